@@ -1,0 +1,134 @@
+//! Pure: a parsed request plus the velocity counters become the model's input row,
+//! in the order of `shared::FEATURE_NAMES`. Training replays histories through this
+//! same function, so serving and training cannot disagree.
+
+use std::collections::{BTreeMap, HashSet};
+
+use shared::{N_FEATURES, PaymentMethod};
+
+use super::input::DecisionInput;
+use crate::settings::CurrencyRate;
+use crate::store::{EntityStats, VelocitySnapshot};
+
+const DISPOSABLE_DOMAINS: &str = include_str!("../../data/disposable_domains.txt");
+const MS_PER_DAY: f64 = 86_400_000.0;
+
+/// The model's input row. NaN marks a value that is unknown.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FeatureVector(pub [f32; N_FEATURES]);
+
+/// Everything features need besides the request and the counters, built once.
+pub struct FeatureContext {
+    rates: BTreeMap<[u8; 3], CurrencyRate>,
+    reference_exponent: u8,
+    disposable: HashSet<&'static str>,
+}
+
+// === impl FeatureContext ===
+
+impl FeatureContext {
+    pub fn new(rates: &BTreeMap<String, CurrencyRate>, reference: &str) -> FeatureContext {
+        let rates: BTreeMap<[u8; 3], CurrencyRate> = rates
+            .iter()
+            .filter_map(|(code, r)| Some((<[u8; 3]>::try_from(code.as_bytes()).ok()?, *r)))
+            .collect();
+        let reference_exponent =
+            <[u8; 3]>::try_from(reference.as_bytes()).ok().and_then(|c| rates.get(&c)).map_or(2, |r| r.exponent);
+        let disposable = DISPOSABLE_DOMAINS.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+        FeatureContext { rates, reference_exponent, disposable }
+    }
+
+    /// The amount in reference-currency minor units; `None` for a currency without a rate.
+    pub fn to_reference_minor(&self, amount_minor: i64, currency: [u8; 3]) -> Option<i64> {
+        let rate = self.rates.get(&currency)?;
+        let major = amount_minor as f64 / 10f64.powi(i32::from(rate.exponent));
+        Some((major * rate.rate * 10f64.powi(i32::from(self.reference_exponent))).round() as i64)
+    }
+
+    fn to_major(&self, reference_minor: i64) -> f64 {
+        reference_minor as f64 / 10f64.powi(i32::from(self.reference_exponent))
+    }
+
+    /// The domain or any parent of it is on the shipped list.
+    pub fn is_disposable(&self, domain: &str) -> bool {
+        let mut d = domain;
+        loop {
+            if self.disposable.contains(d) {
+                return true;
+            }
+            match d.split_once('.') {
+                Some((_, parent)) if parent.contains('.') => d = parent,
+                _ => return false,
+            }
+        }
+    }
+
+    /// The feature row. `snapshot` is `None` when the velocity store was unavailable.
+    pub fn compute(&self, input: &DecisionInput, snapshot: Option<&VelocitySnapshot>) -> FeatureVector {
+        let amount_minor = self.to_reference_minor(input.amount_minor, input.currency);
+        let amount = amount_minor.map_or(f64::NAN, |a| self.to_major(a));
+        let at = input.occurred_at_ms;
+        let card = snapshot.and_then(|s| s.card.as_ref());
+        let customer = snapshot.map(|s| &s.customer);
+        let ip = snapshot.and_then(|s| s.ip.as_ref());
+        let device = snapshot.and_then(|s| s.device.as_ref());
+
+        let count = |e: Option<&EntityStats>, w: usize| e.map_or(f64::NAN, |e| f64::from(e.counts[w]));
+        let linked = |e: Option<&EntityStats>| e.map_or(f64::NAN, |e| f64::from(e.linked_24h));
+        let sum = |e: Option<&EntityStats>, w: usize| e.map_or(f64::NAN, |e| self.to_major(e.amount_sums[w]));
+        let mean = |e: Option<&EntityStats>, w: usize| {
+            e.filter(|e| e.amount_n[w] > 0)
+                .map_or(f64::NAN, |e| self.to_major(e.amount_sums[w]) / f64::from(e.amount_n[w]))
+        };
+        let age_s = |e: Option<&EntityStats>| e.map_or(f64::NAN, |e| ((at - e.first_seen_ms).max(0) as f64) / 1000.0);
+        let ne = |a: Option<[u8; 2]>, b: Option<[u8; 2]>| match (a, b) {
+            (Some(a), Some(b)) => f64::from(u8::from(a != b)),
+            _ => f64::NAN,
+        };
+        // The customer's usual spend, without this transaction: the mean of the others.
+        let to_usual = customer
+            .zip(amount_minor)
+            .filter(|(c, _)| c.amount_n[2] > 1)
+            .map(|(c, a)| self.to_major(c.amount_sums[2] - a) / f64::from(c.amount_n[2] - 1))
+            .filter(|usual| *usual > 0.0)
+            .map_or(f64::NAN, |usual| amount / usual);
+        let days = at.div_euclid(86_400_000);
+
+        let row: [f64; N_FEATURES] = [
+            amount,
+            match input.method {
+                PaymentMethod::Card => 0.0,
+                PaymentMethod::BankTransfer => 1.0,
+                PaymentMethod::Wallet => 2.0,
+            },
+            count(card, 0), count(card, 1), count(card, 2), count(card, 3), count(card, 4),
+            count(customer, 0), count(customer, 1), count(customer, 2), count(customer, 3), count(customer, 4),
+            count(ip, 0), count(ip, 1), count(ip, 2), count(ip, 3), count(ip, 4),
+            count(device, 0), count(device, 1), count(device, 2), count(device, 3), count(device, 4),
+            linked(card),
+            linked(customer),
+            linked(device),
+            sum(card, 0), sum(card, 1), sum(card, 2),
+            mean(card, 0), mean(card, 1), mean(card, 2),
+            sum(customer, 0), sum(customer, 1), sum(customer, 2),
+            mean(customer, 0), mean(customer, 1), mean(customer, 2),
+            to_usual,
+            age_s(card),
+            age_s(device),
+            input.account_created_at_ms.map_or(f64::NAN, |c| ((at - c).max(0) as f64) / MS_PER_DAY),
+            ne(input.card_country, input.shipping_country),
+            ne(input.card_country, input.billing_country),
+            ne(input.billing_country, input.shipping_country),
+            input.email_domain.as_deref().map_or(f64::NAN, |d| f64::from(u8::from(self.is_disposable(d)))),
+            (at.div_euclid(3_600_000).rem_euclid(24)) as f64,
+            // 1970-01-01 was a Thursday; Monday is 0.
+            ((days + 3).rem_euclid(7)) as f64,
+            f64::from(input.item_count),
+            f64::from(input.distinct_skus),
+        ];
+        FeatureVector(row.map(|v| v as f32))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,117 @@
+use super::*;
+use proptest::prelude::*;
+use shared::feature_index;
+
+use crate::settings::Settings;
+
+const AT: i64 = 1_764_000_000_000; // 2025-11-24T16:00:00Z, a Monday
+
+fn ctx() -> FeatureContext {
+    let s = Settings::load_with(Default::default()).expect("defaults");
+    FeatureContext::new(&s.currency.rates, &s.currency.reference)
+}
+
+fn input() -> DecisionInput {
+    DecisionInput {
+        transaction_id: "t1".into(),
+        occurred_at_ms: AT,
+        amount_minor: 10_000,
+        currency: *b"USD",
+        customer_id: "c1".into(),
+        email_domain: Some("x.mailinator.com".into()),
+        account_created_at_ms: Some(AT - 10 * 86_400_000),
+        method: PaymentMethod::Card,
+        card_fingerprint: Some("fp".into()),
+        card_country: Some(*b"DE"),
+        ip_key: None,
+        device_id: None,
+        shipping_country: Some(*b"FR"),
+        billing_country: Some(*b"DE"),
+        item_count: 2,
+        distinct_skus: 1,
+    }
+}
+
+fn get(v: &FeatureVector, name: &str) -> f32 {
+    v.0[feature_index(name).expect(name)]
+}
+
+#[test]
+fn request_only_features_are_derived() {
+    let v = ctx().compute(&input(), None);
+    assert_eq!(get(&v, "amount_ref"), 92.0, "100 USD at 0.92");
+    assert_eq!(get(&v, "account_age_days"), 10.0);
+    assert_eq!(get(&v, "card_country_ne_shipping"), 1.0);
+    assert_eq!(get(&v, "card_country_ne_billing"), 0.0);
+    assert_eq!(get(&v, "email_disposable"), 1.0, "subdomain of a listed domain");
+    assert_eq!(get(&v, "hour_of_day"), 16.0);
+    assert_eq!(get(&v, "day_of_week"), 0.0);
+    assert_eq!(get(&v, "item_count"), 2.0);
+    assert!(get(&v, "card_count_1m").is_nan(), "no snapshot: velocity unknown");
+}
+
+#[test]
+fn velocity_features_come_from_the_snapshot() {
+    let card = EntityStats {
+        counts: [3, 4, 5, 6, 7],
+        amount_sums: [30_000, 40_000, 50_000],
+        amount_n: [3, 4, 5],
+        first_seen_ms: AT - 60_000,
+        linked_24h: 2,
+        already_counted: false,
+    };
+    let customer = EntityStats { amount_sums: [0, 0, 9_200 + 4_000], amount_n: [0, 0, 3], ..EntityStats::default() };
+    let snap = VelocitySnapshot { card: Some(card), customer, ip: None, device: None };
+    let v = ctx().compute(&input(), Some(&snap));
+    assert_eq!(get(&v, "card_count_1h"), 4.0);
+    assert_eq!(get(&v, "card_distinct_customers_24h"), 2.0);
+    assert_eq!(get(&v, "card_amount_sum_7d"), 400.0);
+    assert_eq!(get(&v, "card_amount_mean_30d"), 100.0);
+    assert_eq!(get(&v, "card_age_seconds"), 60.0);
+    assert_eq!(get(&v, "amount_to_customer_mean_30d"), 4.6, "92 against a usual 20");
+    assert!(get(&v, "device_count_1h").is_nan(), "no device in the request");
+    assert!(get(&v, "customer_amount_mean_24h").is_nan(), "no amounts in the window");
+}
+
+#[test]
+fn currencies_convert_with_their_exponent_and_unknown_ones_are_nan() {
+    let c = ctx();
+    assert_eq!(c.to_reference_minor(10_000, *b"KRW"), Some(680), "10,000 won, exponent 0");
+    assert_eq!(c.to_reference_minor(100, *b"EUR"), Some(100));
+    assert_eq!(c.to_reference_minor(100, *b"XTS"), None);
+    let mut i = input();
+    i.currency = *b"XTS";
+    assert!(get(&ctx().compute(&i, None), "amount_ref").is_nan());
+}
+
+fn stats() -> impl Strategy<Value = EntityStats> {
+    (any::<[u16; 5]>(), any::<[u32; 3]>(), any::<[u8; 3]>(), any::<u16>()).prop_map(|(c, s, n, l)| EntityStats {
+        counts: c.map(u32::from),
+        amount_sums: s.map(i64::from),
+        amount_n: n.map(u32::from),
+        first_seen_ms: AT - 1_000,
+        linked_24h: u32::from(l),
+        already_counted: false,
+    })
+}
+
+proptest! {
+    #[test]
+    fn every_row_has_the_full_length_and_no_infinities(
+        amount in 0i64..=10_000_000_000_000,
+        card in proptest::option::of(stats()),
+        customer in stats(),
+        with_snapshot in any::<bool>(),
+        at in 0i64..4_000_000_000_000,
+    ) {
+        let mut i = input();
+        i.amount_minor = amount;
+        i.occurred_at_ms = at;
+        let snap = VelocitySnapshot { card, customer, ip: None, device: None };
+        let v = ctx().compute(&i, with_snapshot.then_some(&snap));
+        prop_assert_eq!(v.0.len(), shared::N_FEATURES);
+        prop_assert!(v.0.iter().all(|x| !x.is_infinite()), "{:?}", v);
+        let hour = get(&v, "hour_of_day");
+        prop_assert!((0.0..24.0).contains(&hour));
+    }
+}

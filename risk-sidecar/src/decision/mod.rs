@@ -1,0 +1,163 @@
+//! Making one decision: orchestration only. Parsing, features and policy are pure
+//! modules beside this one; the store and the model are the IO.
+
+pub mod features;
+pub mod input;
+pub mod pan;
+pub mod policy;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use shared::{Decision, DecisionResponse, Degraded};
+
+use self::features::FeatureContext;
+use self::input::DecisionInput;
+use self::policy::Policy;
+use crate::error::ApiError;
+use crate::model::OnnxModel;
+use crate::store::{Observation, StoreError, VelocityStore};
+
+/// A decision as the handler sends it: the JSON body (stored decisions are returned
+/// byte for byte) and the decision, for metrics.
+pub struct Outcome {
+    pub json: String,
+    pub decision: Option<Decision>,
+}
+
+pub struct DecisionService {
+    pub store: VelocityStore,
+    pub model: ArcSwap<OnnxModel>,
+    /// Empty until a policy file has loaded: decisions answer 503 `not_ready`.
+    pub policy: ArcSwapOption<Policy>,
+    pub features: FeatureContext,
+    budget: Duration,
+}
+
+// === impl DecisionService ===
+
+impl DecisionService {
+    pub fn new(
+        store: VelocityStore,
+        model: OnnxModel,
+        policy: Option<Policy>,
+        features: FeatureContext,
+        budget: Duration,
+    ) -> DecisionService {
+        DecisionService {
+            store,
+            model: ArcSwap::from_pointee(model),
+            policy: ArcSwapOption::new(policy.map(Arc::new)),
+            features,
+            budget,
+        }
+    }
+
+    #[tracing::instrument(name = "Decide", skip_all)]
+    pub async fn decide(&self, input: &DecisionInput) -> Result<Outcome, ApiError> {
+        let start = Instant::now();
+        let policy = self.policy.load_full().ok_or(ApiError::NotReady)?;
+        let amount_ref_minor = self.features.to_reference_minor(input.amount_minor, input.currency);
+        let observation = Observation {
+            transaction_id: &input.transaction_id,
+            at_ms: input.occurred_at_ms,
+            amount_ref_minor,
+            card: input.card_fingerprint.as_deref(),
+            customer: &input.customer_id,
+            ip: input.ip_key.as_deref(),
+            device: input.device_id.as_deref(),
+        };
+
+        let mut degraded = Vec::new();
+        let snapshot = match self.within(start, self.store.observe(&observation), "observe").await {
+            Ok(observed) => {
+                if let Some(json) = observed.stored_decision {
+                    // A retry: the same decision, counted once (the store saw the id before).
+                    return Ok(Outcome { json, decision: None });
+                }
+                Some(observed.snapshot)
+            }
+            Err(_) => {
+                degraded.push(Degraded::VelocityUnavailable);
+                None
+            }
+        };
+
+        let features = self.features.compute(input, snapshot.as_ref());
+        let model = self.model.load();
+        let inference_start = Instant::now();
+        let score = model.score(&features).map_err(|e| ApiError::Internal(e.into()))?;
+        crate::metrics::inference(inference_start.elapsed());
+        let verdict = policy.decide(score, &features, snapshot.is_some());
+
+        let mut response = DecisionResponse {
+            decision_id: format!("dec_{}", ulid::Ulid::new()),
+            transaction_id: input.transaction_id.clone(),
+            decision: verdict.decision,
+            score: round4(score),
+            reasons: verdict.reasons,
+            model_version: model.version().to_owned(),
+            policy_version: policy.version.clone(),
+            degraded,
+            evaluated_in_us: 0,
+        };
+        response.evaluated_in_us = start.elapsed().as_micros() as u64;
+        let json = serde_json::to_string(&response).map_err(|e| ApiError::Internal(e.into()))?;
+        let stored = self.within(start, self.store.store_decision(&input.transaction_id, &json), "store_decision").await;
+        crate::metrics::decision(response.decision, start.elapsed());
+        match stored {
+            Ok(None) => Ok(Outcome { json, decision: Some(response.decision) }),
+            // Lost a race with a concurrent retry: answer with the decision that was stored first.
+            Ok(Some(first)) => Ok(Outcome { json: first, decision: None }),
+            Err(_) => {
+                response.degraded.push(Degraded::IdempotencyUnavailable);
+                let json = serde_json::to_string(&response).map_err(|e| ApiError::Internal(e.into()))?;
+                Ok(Outcome { json, decision: Some(response.decision) })
+            }
+        }
+    }
+
+    pub async fn get(&self, transaction_id: &str) -> Result<String, ApiError> {
+        match self.store.get_decision(transaction_id).await {
+            Ok(Some(json)) => Ok(json),
+            Ok(None) => Err(ApiError::NotFound("no decision for this transaction id")),
+            Err(e) => {
+                crate::metrics::store_error("get_decision", e.as_label());
+                Err(ApiError::StoreUnavailable(e))
+            }
+        }
+    }
+
+    /// Runs a store call inside what is left of the decision's budget, and accounts for
+    /// its failure. Every failure degrades the decision; none fails it.
+    async fn within<T>(
+        &self,
+        start: Instant,
+        call: impl Future<Output = Result<T, StoreError>>,
+        op: &'static str,
+    ) -> Result<T, StoreError> {
+        let left = self.budget.saturating_sub(start.elapsed());
+        let call_start = Instant::now();
+        let result = match tokio::time::timeout(left, call).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Timeout),
+        };
+        if op == "observe" {
+            crate::metrics::velocity_store(self.store.state().as_str(), call_start.elapsed());
+        }
+        if let Err(e) = &result {
+            crate::metrics::store_error(op, e.as_label());
+            if op == "observe" {
+                crate::metrics::degraded(Degraded::VelocityUnavailable);
+            }
+            tracing::debug!(error = %e, op, "Velocity store call failed; deciding without it.");
+        }
+        result
+    }
+}
+
+/// Four decimals are plenty for a probability, and keep the JSON short.
+fn round4(score: f32) -> f64 {
+    (f64::from(score) * 10_000.0).round() / 10_000.0
+}

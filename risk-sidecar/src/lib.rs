@@ -1,0 +1,12 @@
+//! The risk sidecar: real-time fraud decisions for the shop's payment code.
+
+pub mod decision;
+pub mod error;
+pub mod limiter;
+pub mod metrics;
+pub mod model;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,102 @@
+//! Metric names, their descriptions, and the Prometheus recorder.
+//!
+//! Names follow `risk_<name>_<unit>[_total]`; labels are small fixed sets taken from
+//! enums (`route` is the matched pattern, never a raw path; never a merchant or customer).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, describe_counter, describe_histogram, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const HTTP_REQUEST_DURATION: &str = "risk_http_request_duration_seconds";
+pub const DECISION_DURATION: &str = "risk_decision_duration_seconds";
+pub const MODEL_INFERENCE_DURATION: &str = "risk_model_inference_duration_seconds";
+pub const VELOCITY_STORE_DURATION: &str = "risk_velocity_store_duration_seconds";
+pub const DEGRADED_DECISIONS: &str = "risk_degraded_decisions_total";
+pub const STORE_ERRORS: &str = "risk_redis_errors_total";
+pub const RATE_LIMITED: &str = "risk_rate_limited_total";
+pub const POLICY_RELOADS: &str = "risk_policy_reloads_total";
+pub const POLICY_RULE_ERRORS: &str = "risk_policy_rule_errors_total";
+
+/// Sub-millisecond work needs fine buckets: 10 µs to 100 ms.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the global recorder once per process (tests start many apps in one) and
+/// returns the handle `/metrics` renders.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
+                .expect("bucket list is non-empty");
+            let handle = builder.install_recorder().expect("the recorder is installed once per process");
+            describe_all();
+            handle
+        })
+        .clone()
+}
+
+/// Drains histogram buckets so memory stays bounded; the exporter's docs ask for it.
+pub fn spawn_upkeep(handle: PrometheusHandle) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            handle.run_upkeep();
+        }
+    });
+}
+
+fn describe_all() {
+    describe_histogram!(HTTP_REQUEST_DURATION, metrics::Unit::Seconds, "HTTP requests by route pattern and status.");
+    describe_histogram!(DECISION_DURATION, metrics::Unit::Seconds, "Decisions made, by decision, and their own time.");
+    describe_histogram!(MODEL_INFERENCE_DURATION, metrics::Unit::Seconds, "ONNX inference of one row.");
+    describe_histogram!(VELOCITY_STORE_DURATION, metrics::Unit::Seconds, "Velocity store round trips, by store.");
+    describe_counter!(DEGRADED_DECISIONS, "Decisions made without an input, by input.");
+    describe_counter!(STORE_ERRORS, "Velocity store failures, by operation and error kind.");
+    describe_counter!(RATE_LIMITED, "Requests refused by the per-caller rate limit.");
+    describe_counter!(POLICY_RELOADS, "Policy file reloads, by result.");
+    describe_counter!(POLICY_RULE_ERRORS, "Policy rules that failed to evaluate (counted as not firing).");
+}
+
+pub fn http_request(route: &str, status: u16, elapsed: Duration) {
+    histogram!(HTTP_REQUEST_DURATION, "route" => route.to_owned(), "status" => status.to_string())
+        .record(elapsed.as_secs_f64());
+}
+
+pub fn decision(decision: shared::Decision, elapsed: Duration) {
+    histogram!(DECISION_DURATION, "decision" => decision.as_str()).record(elapsed.as_secs_f64());
+}
+
+pub fn inference(elapsed: Duration) {
+    histogram!(MODEL_INFERENCE_DURATION).record(elapsed.as_secs_f64());
+}
+
+pub fn velocity_store(store: &'static str, elapsed: Duration) {
+    histogram!(VELOCITY_STORE_DURATION, "store" => store).record(elapsed.as_secs_f64());
+}
+
+pub fn degraded(input: shared::Degraded) {
+    counter!(DEGRADED_DECISIONS, "input" => input.as_str()).increment(1);
+}
+
+pub fn store_error(op: &'static str, error_kind: &'static str) {
+    counter!(STORE_ERRORS, "op" => op, "error_kind" => error_kind).increment(1);
+}
+
+pub fn rate_limited() {
+    counter!(RATE_LIMITED).increment(1);
+}
+
+pub fn policy_reload(result: &'static str) {
+    counter!(POLICY_RELOADS, "result" => result).increment(1);
+}
+
+pub fn policy_rule_error() {
+    counter!(POLICY_RULE_ERRORS).increment(1);
+}

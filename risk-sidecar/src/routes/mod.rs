@@ -1,0 +1,20 @@
+//! HTTP routes: thin handlers over the decision service.
+
+mod decide;
+mod get_decision;
+mod health;
+
+use actix_web::web;
+
+pub use decide::decide;
+pub use get_decision::get_decision;
+pub use health::{healthz, metrics, not_found, readyz};
+
+/// Every route of the sidecar, for the server and for tests alike.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/decisions").route(web::post().to(decide)))
+        .service(web::resource("/v1/decisions/{transaction_id}").route(web::get().to(get_decision)))
+        .service(web::resource("/healthz").route(web::get().to(healthz)))
+        .service(web::resource("/readyz").route(web::get().to(readyz)))
+        .service(web::resource("/metrics").route(web::get().to(metrics)));
+}

@@ -1,0 +1,248 @@
+//! Typed settings: `configuration/base.yaml`, then `RISK__SECTION__KEY` environment overrides.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+const BASE_FILE: &str = include_str!("../configuration/base.yaml");
+const ENV_PREFIX: &str = "RISK";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("failed to read settings")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid setting {key}: {problem}")]
+    Invalid { key: &'static str, problem: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub redis: RedisSettings,
+    pub model: ModelSettings,
+    pub policy: PolicySettings,
+    pub decision: DecisionSettings,
+    pub limits: LimitSettings,
+    pub currency: CurrencySettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    /// May carry a password, hence secret.
+    pub url: SecretString,
+    pub key_prefix: String,
+    pub pool_size: usize,
+    pub command_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub max_events_per_key: u32,
+    pub max_linked_per_key: u32,
+    pub decision_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelSettings {
+    pub dir: PathBuf,
+    pub sessions: usize,
+    pub ort_library: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PolicySettings {
+    pub path: PathBuf,
+    pub reload_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DecisionSettings {
+    pub budget_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitSettings {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CurrencySettings {
+    pub reference: String,
+    pub rates: BTreeMap<String, CurrencyRate>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct CurrencyRate {
+    pub rate: f64,
+    pub exponent: u8,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+// === impl Settings ===
+
+impl Settings {
+    /// Defaults, then the process environment.
+    pub fn load() -> Result<Settings, SettingsError> {
+        Self::build(None)
+    }
+
+    /// Defaults, then `overrides` in place of the process environment (tests never
+    /// mutate the environment). Keys as in the environment: `RISK__REDIS__URL`.
+    pub fn load_with(overrides: HashMap<String, String>) -> Result<Settings, SettingsError> {
+        Self::build(Some(overrides))
+    }
+
+    fn build(source: Option<HashMap<String, String>>) -> Result<Settings, SettingsError> {
+        let env = config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .source(source);
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::from_str(BASE_FILE, config::FileFormat::Yaml))
+            .add_source(env)
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |key, problem: &str| SettingsError::Invalid { key, problem: problem.to_owned() };
+        if self.redis.pool_size == 0 {
+            return Err(invalid("redis.pool_size", "must be at least 1"));
+        }
+        if self.redis.command_timeout_ms == 0 {
+            return Err(invalid("redis.command_timeout_ms", "must be at least 1 (0 would mean no timeout)"));
+        }
+        if self.redis.max_events_per_key == 0 || self.redis.max_linked_per_key == 0 {
+            return Err(invalid("redis.max_events_per_key", "bounds must be at least 1"));
+        }
+        if self.redis.key_prefix.is_empty() || self.redis.key_prefix.contains(['{', '}']) {
+            return Err(invalid("redis.key_prefix", "must be non-empty and free of braces"));
+        }
+        let url = self.redis.url.expose_secret();
+        let known_scheme = url.starts_with("redis://") || url.starts_with("redis-cluster://");
+        if !url.is_empty() && (!known_scheme || fred::types::config::Config::from_url(url).is_err()) {
+            return Err(invalid("redis.url", "is not a redis:// or redis-cluster:// URL"));
+        }
+        if self.decision.budget_ms == 0 {
+            return Err(invalid("decision.budget_ms", "must be at least 1"));
+        }
+        if self.limits.per_second == 0 || self.limits.burst == 0 {
+            return Err(invalid("limits.per_second", "limits must be at least 1"));
+        }
+        if self.policy.reload_interval_ms == 0 {
+            return Err(invalid("policy.reload_interval_ms", "must be at least 1"));
+        }
+        match self.currency.rates.get(&self.currency.reference) {
+            Some(r) if r.rate == 1.0 => {}
+            _ => return Err(invalid("currency.reference", "must be listed in currency.rates with rate 1.0")),
+        }
+        for (code, rate) in &self.currency.rates {
+            let well_formed = code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase());
+            if !well_formed || !(rate.rate.is_finite() && rate.rate > 0.0) || rate.exponent > 4 {
+                return Err(SettingsError::Invalid {
+                    key: "currency.rates",
+                    problem: format!("{code}: needs an ISO 4217 code, a positive rate and an exponent of 0–4"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The Redis URL, or `None` for the embedded in-memory store.
+    pub fn redis_url(&self) -> Option<&str> {
+        let url = self.redis.url.expose_secret();
+        (!url.is_empty()).then_some(url)
+    }
+}
+
+impl ServerSettings {
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+impl RedisSettings {
+    pub fn command_timeout(&self) -> Duration {
+        Duration::from_millis(self.command_timeout_ms)
+    }
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+}
+
+impl PolicySettings {
+    pub fn reload_interval(&self) -> Duration {
+        Duration::from_millis(self.reload_interval_ms)
+    }
+}
+
+impl DecisionSettings {
+    pub fn budget(&self) -> Duration {
+        Duration::from_millis(self.budget_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        Settings::load_with(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn defaults_load_and_use_the_in_memory_store() {
+        let s = with(&[]).expect("defaults are valid");
+        assert_eq!(s.server.port, 8081);
+        assert_eq!(s.redis_url(), None);
+        assert_eq!(s.decision.budget_ms, 10);
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys() {
+        let s = with(&[("RISK__REDIS__URL", "redis://127.0.0.1:6379"), ("RISK__SERVER__PORT", "9000")])
+            .expect("valid");
+        assert_eq!(s.redis_url(), Some("redis://127.0.0.1:6379"));
+        assert_eq!(s.server.port, 9000);
+    }
+
+    #[test]
+    fn invalid_values_are_refused_with_the_key_named() {
+        let cases = [
+            (("RISK__REDIS__COMMAND_TIMEOUT_MS", "0"), "redis.command_timeout_ms"),
+            (("RISK__REDIS__URL", "http://nope"), "redis.url"),
+            (("RISK__DECISION__BUDGET_MS", "0"), "decision.budget_ms"),
+            (("RISK__CURRENCY__REFERENCE", "XXX"), "currency.reference"),
+            (("RISK__SERVER__PORT", "seventy"), "port"),
+        ];
+        for ((key, value), expected) in cases {
+            let err = with(&[(key, value)]).expect_err(key);
+            let text = format!("{err}: {:?}", err);
+            assert!(text.contains(expected), "{key}={value} gave {text}");
+        }
+    }
+}

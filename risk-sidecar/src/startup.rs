@@ -1,0 +1,205 @@
+//! Building the application: settings in, a bound server out (port 0 works, for tests).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use tracing_actix_web::TracingLogger;
+
+use crate::decision::DecisionService;
+use crate::decision::features::FeatureContext;
+use crate::decision::policy::Policy;
+use crate::limiter::CallerLimiter;
+use crate::model::OnnxModel;
+use crate::settings::Settings;
+use crate::store::{MemoryStore, RedisStore, StoreLimits, VelocityStore};
+
+/// The contract's body limit.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Start-up failures, split by what the operator must fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Bad settings or files they point at: exit 64 (EX_USAGE), before binding.
+    #[error(transparent)]
+    Config(anyhow::Error),
+    #[error(transparent)]
+    Other(anyhow::Error),
+}
+
+/// Flips to draining on shutdown, so `/readyz` tells the orchestrator to stop routing.
+#[derive(Default)]
+pub struct Readiness {
+    draining: AtomicBool,
+}
+
+impl Readiness {
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    readiness: Arc<Readiness>,
+    pub service: Arc<DecisionService>,
+}
+
+/// Stops the server gracefully: readiness first, then no new connections, then
+/// in-flight requests finish within the grace period.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    handle: ServerHandle,
+    readiness: Arc<Readiness>,
+}
+
+impl ShutdownHandle {
+    pub async fn shutdown(&self) {
+        self.readiness.draining.store(true, Ordering::Relaxed);
+        tracing::info!("Shutting down: draining in-flight requests.");
+        self.handle.stop(true).await;
+    }
+}
+
+// === impl Application ===
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let metrics = crate::metrics::install();
+        let model_sessions = if settings.model.sessions == 0 { workers } else { settings.model.sessions };
+        let model = OnnxModel::load(&settings.model.dir, model_sessions, &settings.model.ort_library)
+            .map_err(|e| StartupError::Config(e.into()))?;
+        let policy = load_policy(&settings.policy.path).map_err(StartupError::Config)?;
+        if policy.is_none() {
+            tracing::warn!(path = %settings.policy.path.display(), "Policy file not found: not ready until it appears.");
+        }
+        let store = match settings.redis_url() {
+            Some(url) => VelocityStore::Redis(
+                RedisStore::connect(url, &settings.redis).await.map_err(|e| StartupError::Config(e.into()))?,
+            ),
+            None => {
+                tracing::info!("No Redis configured: velocity counters live in memory, in this process only.");
+                VelocityStore::Memory(MemoryStore::new(StoreLimits::from(&settings.redis)))
+            }
+        };
+        let features = FeatureContext::new(&settings.currency.rates, &settings.currency.reference);
+        let service = Arc::new(DecisionService::new(store, model, policy, features, settings.decision.budget()));
+        let limiter = Arc::new(CallerLimiter::new(&settings.limits));
+        limiter.spawn_cleanup();
+        crate::metrics::spawn_upkeep(metrics.clone());
+        spawn_policy_watcher(Arc::clone(&service), settings.policy.path.clone(), settings.policy.reload_interval());
+
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address)
+            .with_context(|| format!("Failed to bind {address}"))
+            .map_err(StartupError::Other)?;
+        let port = listener.local_addr().map_err(|e| StartupError::Other(e.into()))?.port();
+        let readiness = Arc::new(Readiness::default());
+        // Shared state is wrapped once, outside the per-worker factory.
+        let service_data = web::Data::from(Arc::clone(&service));
+        let limiter_data = web::Data::from(limiter);
+        let readiness_data = web::Data::from(Arc::clone(&readiness));
+        let metrics_data = web::Data::new(metrics);
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(record_metrics))
+                .wrap(TracingLogger::default())
+                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                .app_data(service_data.clone())
+                .app_data(limiter_data.clone())
+                .app_data(readiness_data.clone())
+                .app_data(metrics_data.clone())
+                .configure(crate::routes::configure)
+                .default_service(web::to(crate::routes::not_found))
+        })
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_grace().as_secs().max(1))
+        .listen(listener)
+        .map_err(|e| StartupError::Other(e.into()))?
+        .run();
+        tracing::info!(%address, port, workers, "Risk sidecar listening.");
+        Ok(Application { port, server, readiness, service })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle { handle: self.server.handle(), readiness: Arc::clone(&self.readiness) }
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Records every response's latency under its route pattern, never its raw path.
+async fn record_metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let start = Instant::now();
+    let response = next.call(req).await?;
+    let route = response.request().match_pattern();
+    crate::metrics::http_request(route.as_deref().unwrap_or("unmatched"), response.status().as_u16(), start.elapsed());
+    Ok(response)
+}
+
+/// `Ok(None)` when the file does not exist (yet); an error when it exists and is invalid.
+fn load_policy(path: &Path) -> anyhow::Result<Option<Policy>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("Failed to read policy file {}", path.display())),
+    };
+    let policy = Policy::from_yaml(&text).with_context(|| format!("Invalid policy file {}", path.display()))?;
+    Ok(Some(policy))
+}
+
+fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// Polls the policy file; a valid new version replaces the current one atomically, an
+/// invalid one is logged and counted and the current one stays.
+fn spawn_policy_watcher(service: Arc<DecisionService>, path: PathBuf, every: Duration) {
+    tokio::spawn(async move {
+        let mut seen = file_stamp(&path);
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let stamp = file_stamp(&path);
+            if stamp == seen || stamp.is_none() {
+                continue;
+            }
+            seen = stamp;
+            match load_policy(&path) {
+                Ok(Some(policy)) => {
+                    tracing::info!(version = %policy.version, "Policy reloaded.");
+                    service.policy.store(Some(Arc::new(policy)));
+                    crate::metrics::policy_reload("loaded");
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "Policy file rejected; keeping the current policy.");
+                    crate::metrics::policy_reload("rejected");
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,204 @@
+//! Velocity counters and stored decisions: Redis in production, the same semantics
+//! in memory when no Redis is configured (and for replaying histories offline).
+
+mod memory;
+mod redis;
+
+use std::time::Duration;
+
+pub use memory::MemoryStore;
+pub use redis::RedisStore;
+
+use crate::settings::RedisSettings;
+
+pub const DAY_MS: i64 = 86_400_000;
+/// The count windows, shortest first: 1 minute, 1 hour, 24 hours, 7 days, 30 days.
+pub const WINDOWS_MS: [i64; 5] = [60_000, 3_600_000, DAY_MS, 7 * DAY_MS, 30 * DAY_MS];
+/// Keys outlive the longest window by a day, so a quiet entity still expires.
+pub const KEY_TTL_MS: i64 = 31 * DAY_MS;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("velocity store timed out")]
+    Timeout,
+    #[error("not connected to redis")]
+    Disconnected,
+    #[error("failed to communicate with redis")]
+    Redis(#[from] fred::error::Error),
+    #[error("unexpected reply from redis: {0}")]
+    Protocol(String),
+}
+
+impl StoreError {
+    /// The `error_kind` metric label.
+    pub fn as_label(&self) -> &'static str {
+        match self {
+            StoreError::Timeout => "timeout",
+            StoreError::Disconnected => "disconnected",
+            StoreError::Redis(_) => "redis",
+            StoreError::Protocol(_) => "protocol",
+        }
+    }
+}
+
+/// The kinds of entity whose activity is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntityKind {
+    Card,
+    Customer,
+    Ip,
+    Device,
+}
+
+impl EntityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Card => "card",
+            EntityKind::Customer => "cus",
+            EntityKind::Ip => "ip",
+            EntityKind::Device => "dev",
+        }
+    }
+    /// Amount sums are kept for cards and customers only.
+    fn wants_sums(self) -> bool {
+        matches!(self, EntityKind::Card | EntityKind::Customer)
+    }
+}
+
+/// One transaction as the counters see it.
+#[derive(Debug, Clone)]
+pub struct Observation<'a> {
+    pub transaction_id: &'a str,
+    pub at_ms: i64,
+    /// Reference-currency minor units; `None` when the currency has no rate.
+    pub amount_ref_minor: Option<i64>,
+    pub card: Option<&'a str>,
+    pub customer: &'a str,
+    pub ip: Option<&'a str>,
+    pub device: Option<&'a str>,
+}
+
+impl<'a> Observation<'a> {
+    /// Each counted entity with the member its linked set records: a card links the
+    /// customers using it; a customer and a device link the cards they use.
+    fn entities(&self) -> impl Iterator<Item = (EntityKind, &'a str, Option<&'a str>)> {
+        [
+            self.card.map(|c| (EntityKind::Card, c, Some(self.customer))),
+            Some((EntityKind::Customer, self.customer, self.card)),
+            self.ip.map(|ip| (EntityKind::Ip, ip, None)),
+            self.device.map(|d| (EntityKind::Device, d, self.card)),
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+/// What the counters say about one entity, the current transaction included.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EntityStats {
+    pub counts: [u32; 5],
+    /// Amount sums over 24h, 7d, 30d (reference minor units).
+    pub amount_sums: [i64; 3],
+    /// Events with a known amount over 24h, 7d, 30d: the denominators of the means.
+    pub amount_n: [u32; 3],
+    pub first_seen_ms: i64,
+    /// Distinct linked cards or customers over 24h.
+    pub linked_24h: u32,
+    /// This transaction id had been counted before (a retry).
+    pub already_counted: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VelocitySnapshot {
+    pub card: Option<EntityStats>,
+    pub customer: EntityStats,
+    pub ip: Option<EntityStats>,
+    pub device: Option<EntityStats>,
+}
+
+/// The answer to one observation: the counters, and the decision already stored
+/// for this transaction id if it is a retry.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub snapshot: VelocitySnapshot,
+    pub stored_decision: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct StoreLimits {
+    pub max_events: u32,
+    pub max_linked: u32,
+    pub decision_ttl: Duration,
+}
+
+impl From<&RedisSettings> for StoreLimits {
+    fn from(s: &RedisSettings) -> Self {
+        StoreLimits {
+            max_events: s.max_events_per_key,
+            max_linked: s.max_linked_per_key,
+            decision_ttl: Duration::from_secs(s.decision_ttl_secs),
+        }
+    }
+}
+
+/// How the store is doing, for `/readyz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreState {
+    InMemory,
+    Connected,
+    Disconnected,
+}
+
+impl StoreState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreState::InMemory => "in_memory",
+            StoreState::Connected => "connected",
+            StoreState::Disconnected => "unavailable",
+        }
+    }
+}
+
+/// The store in use. An enum, not a trait object: two fixed implementations, no boxing
+/// of futures on the hot path.
+pub enum VelocityStore {
+    Redis(RedisStore),
+    Memory(MemoryStore),
+}
+
+// === impl VelocityStore ===
+
+impl VelocityStore {
+    /// Counts the transaction (once per id) and reads every counter, in one round trip.
+    pub async fn observe(&self, o: &Observation<'_>) -> Result<Observed, StoreError> {
+        match self {
+            VelocityStore::Redis(s) => s.observe(o).await,
+            VelocityStore::Memory(s) => Ok(s.observe(o)),
+        }
+    }
+
+    /// Stores a decision unless one is stored already; returns the one that was there.
+    pub async fn store_decision(&self, transaction_id: &str, json: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            VelocityStore::Redis(s) => s.store_decision(transaction_id, json).await,
+            VelocityStore::Memory(s) => Ok(s.store_decision(transaction_id, json)),
+        }
+    }
+
+    pub async fn get_decision(&self, transaction_id: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            VelocityStore::Redis(s) => s.get_decision(transaction_id).await,
+            VelocityStore::Memory(s) => Ok(s.get_decision(transaction_id)),
+        }
+    }
+
+    pub fn state(&self) -> StoreState {
+        match self {
+            VelocityStore::Redis(s) => s.state(),
+            VelocityStore::Memory(_) => StoreState::InMemory,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

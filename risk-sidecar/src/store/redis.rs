@@ -1,0 +1,194 @@
+//! The velocity counters in Redis: one Lua script per entity (`velocity.lua`), and
+//! the stored-decision lookup, sent as one pipeline: one round trip per decision.
+
+use std::time::Duration;
+
+use fred::clients::Pool;
+use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
+use fred::prelude::{Builder, Config, Expiration, ReconnectPolicy, SetOptions};
+use fred::types::{ClusterHash, CustomCommand, Value};
+
+use super::{EntityKind, EntityStats, KEY_TTL_MS, Observation, Observed, StoreError, StoreLimits, StoreState};
+use crate::settings::RedisSettings;
+
+const VELOCITY_LUA: &str = include_str!("velocity.lua");
+const STATS_LEN: usize = 14;
+
+pub struct RedisStore {
+    pool: Pool,
+    prefix: String,
+    script_sha: String,
+    limits: StoreLimits,
+    timeout: Duration,
+}
+
+// === impl RedisStore ===
+
+impl RedisStore {
+    /// Connects in the background. A Redis that is down at start-up does not stop the
+    /// sidecar: it decides degraded and counting starts once the connection is up.
+    #[tracing::instrument(name = "Connect to Redis", skip_all)]
+    pub async fn connect(url: &str, settings: &RedisSettings) -> Result<RedisStore, StoreError> {
+        let mut config = Config::from_url(url)?;
+        config.fail_fast = false;
+        let pool = Builder::from_config(config)
+            .with_connection_config(|c| {
+                c.connection_timeout = settings.connect_timeout();
+                c.internal_command_timeout = settings.connect_timeout();
+                // A decision has a budget: never resend into a second attempt.
+                c.max_command_attempts = 1;
+            })
+            .with_performance_config(|p| {
+                // fred's default is no timeout at all.
+                p.default_command_timeout = settings.command_timeout();
+            })
+            // Retry forever, every 100 ms: counting resumes by itself once Redis is back.
+            .set_policy(ReconnectPolicy::new_constant(0, 100))
+            .build_pool(settings.pool_size)?;
+        // The connection tasks run for the life of the pool; their handle is not needed.
+        let _tasks = pool.connect();
+        let store = RedisStore {
+            pool,
+            prefix: settings.key_prefix.clone(),
+            // Known without asking Redis; a server that lacks it answers NOSCRIPT and gets it.
+            script_sha: fred::util::sha1_hash(VELOCITY_LUA),
+            limits: StoreLimits::from(settings),
+            timeout: settings.command_timeout(),
+        };
+        match tokio::time::timeout(settings.connect_timeout(), store.pool.wait_for_connect()).await {
+            Ok(Ok(())) => {
+                let _: String = store.pool.next().script_load(VELOCITY_LUA).await?;
+                tracing::info!("Connected to Redis.");
+            }
+            _ => tracing::warn!("Redis is not reachable; deciding without velocity until it is."),
+        }
+        Ok(store)
+    }
+
+    #[tracing::instrument(name = "Observe velocity", skip_all)]
+    pub async fn observe(&self, o: &Observation<'_>) -> Result<Observed, StoreError> {
+        match self.observe_once(o).await {
+            // A restarted Redis has lost its script cache: load the script and retry once.
+            Err(StoreError::Redis(e)) if e.details().contains("NOSCRIPT") => {
+                let client = self.connected()?;
+                let _: String = tokio::time::timeout(self.timeout, client.script_load(VELOCITY_LUA))
+                    .await
+                    .map_err(|_| StoreError::Timeout)??;
+                self.observe_once(o).await
+            }
+            other => other,
+        }
+    }
+
+    async fn observe_once(&self, o: &Observation<'_>) -> Result<Observed, StoreError> {
+        let client = self.connected()?;
+        let pipeline = client.pipeline();
+        let () = pipeline.get(self.decision_key(o.transaction_id)).await?;
+        let amount = o.amount_ref_minor.map(|a| a.to_string()).unwrap_or_default();
+        let mut kinds = Vec::with_capacity(4);
+        for (kind, id, linked) in o.entities() {
+            let base = format!("{}:{}:{{{id}}}", self.prefix, kind.as_str());
+            // fred's pipeline has no evalsha, so EVALSHA goes as a custom command, routed
+            // in a cluster by its first key (argument 2, after the sha and the key count).
+            let args: Vec<Value> = vec![
+                self.script_sha.as_str().into(),
+                3i64.into(),
+                format!("{base}:ev").into(),
+                format!("{base}:am").into(),
+                format!("{base}:ln").into(),
+                o.transaction_id.into(),
+                o.at_ms.into(),
+                amount.as_str().into(),
+                linked.unwrap_or("").into(),
+                i64::from(self.limits.max_events).into(),
+                i64::from(self.limits.max_linked).into(),
+                KEY_TTL_MS.into(),
+                if kind.wants_sums() { "1" } else { "0" }.into(),
+            ];
+            let () = pipeline.custom(CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false), args).await?;
+            kinds.push(kind);
+        }
+        let replies: Vec<Value> = tokio::time::timeout(self.timeout, pipeline.all())
+            .await
+            .map_err(|_| StoreError::Timeout)??;
+        let mut replies = replies.into_iter();
+        let stored_decision = match replies.next() {
+            Some(Value::Null) | None => None,
+            Some(v) => Some(v.as_string().ok_or_else(|| StoreError::Protocol("decision is not a string".into()))?),
+        };
+        let mut observed = Observed { stored_decision, ..Observed::default() };
+        for (kind, reply) in kinds.into_iter().zip(replies) {
+            let stats = parse_stats(reply)?;
+            let s = &mut observed.snapshot;
+            match kind {
+                EntityKind::Card => s.card = Some(stats),
+                EntityKind::Customer => s.customer = stats,
+                EntityKind::Ip => s.ip = Some(stats),
+                EntityKind::Device => s.device = Some(stats),
+            }
+        }
+        Ok(observed)
+    }
+
+    #[tracing::instrument(name = "Store decision", skip_all)]
+    pub async fn store_decision(&self, transaction_id: &str, json: &str) -> Result<Option<String>, StoreError> {
+        let client = self.connected()?;
+        let ttl = self.limits.decision_ttl.as_millis() as i64;
+        // SET NX GET: stores unless present, and returns what was there, atomically.
+        let previous: Option<String> = tokio::time::timeout(
+            self.timeout,
+            client.set(self.decision_key(transaction_id), json, Some(Expiration::PX(ttl)), Some(SetOptions::NX), true),
+        )
+        .await
+        .map_err(|_| StoreError::Timeout)??;
+        Ok(previous)
+    }
+
+    #[tracing::instrument(name = "Get decision", skip_all)]
+    pub async fn get_decision(&self, transaction_id: &str) -> Result<Option<String>, StoreError> {
+        let client = self.connected()?;
+        tokio::time::timeout(self.timeout, client.get(self.decision_key(transaction_id)))
+            .await
+            .map_err(|_| StoreError::Timeout)?
+            .map_err(StoreError::from)
+    }
+
+    pub fn state(&self) -> StoreState {
+        if self.pool.clients().iter().any(|c| c.is_connected()) {
+            StoreState::Connected
+        } else {
+            StoreState::Disconnected
+        }
+    }
+
+    /// A connected client, or an immediate error: while Redis is down a decision must
+    /// not wait out a timeout to learn what the connection state already says.
+    fn connected(&self) -> Result<&fred::clients::Client, StoreError> {
+        let client = self.pool.next_connected();
+        if client.is_connected() { Ok(client) } else { Err(StoreError::Disconnected) }
+    }
+
+    fn decision_key(&self, transaction_id: &str) -> String {
+        format!("{}:dec:{{{transaction_id}}}", self.prefix)
+    }
+}
+
+fn parse_stats(reply: Value) -> Result<EntityStats, StoreError> {
+    let protocol = |what: &str| StoreError::Protocol(format!("velocity script: {what}"));
+    let Value::Array(items) = reply else {
+        return Err(protocol("reply is not an array"));
+    };
+    if items.len() != STATS_LEN {
+        return Err(protocol("reply has the wrong length"));
+    }
+    let n: Vec<i64> = items.iter().map(|v| v.as_i64().ok_or_else(|| protocol("non-integer"))).collect::<Result<_, _>>()?;
+    let u = |i: usize| n[i].clamp(0, i64::from(u32::MAX)) as u32;
+    Ok(EntityStats {
+        counts: [u(0), u(1), u(2), u(3), u(4)],
+        amount_sums: [n[5], n[6], n[7]],
+        amount_n: [u(8), u(9), u(10)],
+        first_seen_ms: n[11],
+        linked_24h: u(12),
+        already_counted: n[13] == 1,
+    })
+}

@@ -1,0 +1,143 @@
+//! One suite, two stores: every case runs against the in-memory store and real Redis
+//! (`REDIS_URL`, default redis://127.0.0.1:6379), each Redis case under its own key prefix.
+
+use std::collections::HashMap;
+
+use super::*;
+use crate::settings::Settings;
+
+const T0: i64 = 1_764_000_000_000;
+
+fn settings(prefix: &str) -> Settings {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let overrides: HashMap<String, String> = [
+        ("RISK__REDIS__URL", url.as_str()),
+        ("RISK__REDIS__KEY_PREFIX", prefix),
+        ("RISK__REDIS__MAX_EVENTS_PER_KEY", "50"),
+        ("RISK__REDIS__MAX_LINKED_PER_KEY", "5"),
+        // Generous: these tests check semantics, not latency, on a busy CI machine.
+        ("RISK__REDIS__COMMAND_TIMEOUT_MS", "2000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    Settings::load_with(overrides).expect("test settings")
+}
+
+async fn both_stores() -> Vec<(&'static str, VelocityStore)> {
+    let s = settings(&format!("test-{}", uuid::Uuid::new_v4()));
+    let redis = RedisStore::connect(s.redis_url().expect("url"), &s.redis).await.expect("redis client");
+    assert_eq!(redis.state(), StoreState::Connected, "these tests need Redis at REDIS_URL");
+    vec![
+        ("memory", VelocityStore::Memory(MemoryStore::new(StoreLimits::from(&s.redis)))),
+        ("redis", VelocityStore::Redis(redis)),
+    ]
+}
+
+fn obs<'a>(tx: &'a str, at_ms: i64, card: &'a str, customer: &'a str, amount: i64) -> Observation<'a> {
+    Observation {
+        transaction_id: tx,
+        at_ms,
+        amount_ref_minor: Some(amount),
+        card: Some(card),
+        customer,
+        ip: Some("10.0.0.1"),
+        device: Some("dev-1"),
+    }
+}
+
+#[tokio::test]
+async fn counts_include_the_current_transaction_and_respect_windows() {
+    for (name, store) in both_stores().await {
+        // Events at -2h, -30m, -30s and now.
+        let offsets = [-7_200_000, -1_800_000, -30_000, 0];
+        let mut last = None;
+        for (i, off) in offsets.iter().enumerate() {
+            let tx = format!("tx{i}");
+            last = Some(store.observe(&obs(&tx, T0 + off, "card-a", "cus-a", 1000)).await.expect(name));
+        }
+        let card = last.expect("observed").snapshot.card.expect("card stats");
+        assert_eq!(card.counts, [2, 3, 4, 4, 4], "{name}: 1m 1h 24h 7d 30d");
+        assert_eq!(card.amount_sums, [4000, 4000, 4000], "{name}");
+        assert_eq!(card.amount_n, [4, 4, 4], "{name}");
+        assert_eq!(card.first_seen_ms, T0 - 7_200_000, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_retried_transaction_id_changes_no_counter() {
+    for (name, store) in both_stores().await {
+        store.observe(&obs("a", T0, "card-r", "cus-r", 500)).await.expect(name);
+        let first = store.observe(&obs("b", T0 + 1, "card-r", "cus-r", 500)).await.expect(name);
+        let retry = store.observe(&obs("b", T0 + 50_000, "card-r", "cus-r", 500)).await.expect(name);
+        let (f, r) = (first.snapshot, retry.snapshot);
+        assert_eq!(f.card.expect("card").counts, r.card.expect("card").counts, "{name}");
+        assert_eq!(f.customer.counts, r.customer.counts, "{name}");
+        assert!(r.customer.already_counted && !f.customer.already_counted, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn distinct_links_are_counted_over_24_hours_and_capped() {
+    for (name, store) in both_stores().await {
+        let mut last = None;
+        for i in 0..8 {
+            let (tx, card) = (format!("t{i}"), format!("card-{i}"));
+            last = Some(store.observe(&obs(&tx, T0 + i, &card, "cus-many", 100)).await.expect(name));
+        }
+        let snap = last.expect("observed").snapshot;
+        assert_eq!(snap.customer.linked_24h, 5, "{name}: 8 cards, capped at 5 per key");
+        assert_eq!(snap.device.expect("device").linked_24h, 5, "{name}");
+        assert_eq!(snap.card.expect("card").linked_24h, 1, "{name}: one customer per card");
+        let later = store.observe(&obs("late", T0 + DAY_MS + 10, "card-x", "cus-many", 1)).await.expect(name);
+        assert_eq!(later.snapshot.customer.linked_24h, 1, "{name}: yesterday's cards fell out");
+    }
+}
+
+#[tokio::test]
+async fn events_beyond_the_cap_and_the_30_day_horizon_are_dropped() {
+    for (name, store) in both_stores().await {
+        for i in 0..60 {
+            store.observe(&obs(&format!("c{i}"), T0 + i, "card-cap", "cus-cap", 1)).await.expect(name);
+        }
+        let o = store.observe(&obs("c60", T0 + 60, "card-cap", "cus-cap", 1)).await.expect(name);
+        assert_eq!(o.snapshot.card.expect("card").counts[4], 50, "{name}: counts saturate at the cap");
+        let month = store.observe(&obs("m", T0 + 31 * DAY_MS, "card-cap", "cus-cap", 1)).await.expect(name);
+        assert_eq!(month.snapshot.card.expect("card").counts, [1, 1, 1, 1, 1], "{name}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_amounts_count_but_do_not_sum() {
+    for (name, store) in both_stores().await {
+        let mut o = obs("u1", T0, "card-u", "cus-u", 0);
+        o.amount_ref_minor = None;
+        store.observe(&o).await.expect(name);
+        let snap = store.observe(&obs("u2", T0 + 1, "card-u", "cus-u", 700)).await.expect(name).snapshot;
+        let card = snap.card.expect("card");
+        assert_eq!((card.counts[2], card.amount_sums[0], card.amount_n[0]), (2, 700, 1), "{name}");
+        assert!(snap.ip.expect("ip").amount_n == [0, 0, 0], "{name}: no sums kept per IP");
+    }
+}
+
+#[tokio::test]
+async fn decisions_are_stored_once_and_returned_to_retries() {
+    for (name, store) in both_stores().await {
+        assert_eq!(store.get_decision("d1").await.expect(name), None);
+        assert_eq!(store.store_decision("d1", "{\"a\":1}").await.expect(name), None, "{name}");
+        assert_eq!(store.store_decision("d1", "{\"a\":2}").await.expect(name).as_deref(), Some("{\"a\":1}"));
+        assert_eq!(store.get_decision("d1").await.expect(name).as_deref(), Some("{\"a\":1}"));
+        let retry = store.observe(&obs("d1", T0, "card-d", "cus-d", 1)).await.expect(name);
+        assert_eq!(retry.stored_decision.as_deref(), Some("{\"a\":1}"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn ids_with_braces_stay_in_their_own_keys() {
+    for (name, store) in both_stores().await {
+        let a = store.observe(&obs("b1", T0, "x}y", "cus-{b", 1)).await.expect(name).snapshot;
+        let b = store.observe(&obs("b2", T0, "x", "cus-", 1)).await.expect(name).snapshot;
+        assert_eq!(a.card.expect("card").counts[0], 1, "{name}");
+        assert_eq!(b.card.expect("card").counts[0], 1, "{name}: no collision with x}}y");
+    }
+}
