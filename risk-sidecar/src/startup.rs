@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
@@ -81,7 +81,12 @@ impl Application {
         let model_sessions = if settings.model.sessions == 0 { workers } else { settings.model.sessions };
         let model = OnnxModel::load(&settings.model.dir, model_sessions, &settings.model.ort_library)
             .map_err(|e| StartupError::Config(e.into()))?;
-        let policy = load_policy(&settings.policy.path).map_err(StartupError::Config)?;
+        let policy_text = read_policy(&settings.policy.path).map_err(StartupError::Config)?;
+        let policy = policy_text
+            .as_deref()
+            .map(|text| parse_policy(text, &settings.policy.path))
+            .transpose()
+            .map_err(StartupError::Config)?;
         if policy.is_none() {
             tracing::warn!(path = %settings.policy.path.display(), "Policy file not found: not ready until it appears.");
         }
@@ -99,7 +104,8 @@ impl Application {
         let limiter = Arc::new(CallerLimiter::new(&settings.limits));
         limiter.spawn_cleanup();
         crate::metrics::spawn_upkeep(metrics.clone());
-        spawn_policy_watcher(Arc::clone(&service), settings.policy.path.clone(), settings.policy.reload_interval());
+        let every = settings.policy.reload_interval();
+        spawn_policy_watcher(Arc::clone(&service), settings.policy.path.clone(), every, policy_text);
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address)
@@ -159,47 +165,47 @@ async fn record_metrics(
     Ok(response)
 }
 
-/// `Ok(None)` when the file does not exist (yet); an error when it exists and is invalid.
-fn load_policy(path: &Path) -> anyhow::Result<Option<Policy>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("Failed to read policy file {}", path.display())),
-    };
-    let policy = Policy::from_yaml(&text).with_context(|| format!("Invalid policy file {}", path.display()))?;
-    Ok(Some(policy))
+/// `Ok(None)` when the file does not exist (yet).
+fn read_policy(path: &Path) -> anyhow::Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("Failed to read policy file {}", path.display())),
+    }
 }
 
-fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
+fn parse_policy(text: &str, path: &Path) -> anyhow::Result<Policy> {
+    Policy::from_yaml(text).with_context(|| format!("Invalid policy file {}", path.display()))
 }
 
-/// Polls the policy file; a valid new version replaces the current one atomically, an
-/// invalid one is logged and counted and the current one stays.
-fn spawn_policy_watcher(service: Arc<DecisionService>, path: PathBuf, every: Duration) {
+/// Polls the policy file. A valid new version replaces the current one atomically; an
+/// invalid one is logged and counted, and the current one stays. Contents, not mtimes,
+/// are compared: two writes within one mtime tick are still seen.
+fn spawn_policy_watcher(service: Arc<DecisionService>, path: PathBuf, every: Duration, mut seen: Option<String>) {
     tokio::spawn(async move {
-        let mut seen = file_stamp(&path);
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            let stamp = file_stamp(&path);
-            if stamp == seen || stamp.is_none() {
-                continue;
-            }
-            seen = stamp;
-            match load_policy(&path) {
-                Ok(Some(policy)) => {
+            let text = match read_policy(&path) {
+                Ok(Some(text)) if Some(&text) != seen.as_ref() => text,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "Policy file unreadable; keeping the current policy.");
+                    continue;
+                }
+            };
+            match parse_policy(&text, &path) {
+                Ok(policy) => {
                     tracing::info!(version = %policy.version, "Policy reloaded.");
                     service.policy.store(Some(Arc::new(policy)));
                     crate::metrics::policy_reload("loaded");
                 }
-                Ok(None) => {}
                 Err(e) => {
                     tracing::error!(error = %format!("{e:#}"), "Policy file rejected; keeping the current policy.");
                     crate::metrics::policy_reload("rejected");
                 }
             }
+            seen = Some(text);
         }
     });
 }

@@ -1,0 +1,114 @@
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_valid_request_gets_a_decision_with_every_contract_field() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let t = tx();
+        let body = app.decide_ok(&request(&t, &format!("card-{t}"))).await;
+
+        assert!(body["decision_id"].as_str().is_some_and(|id| id.starts_with("dec_") && id.len() == 30), "{body}");
+        assert_eq!(body["transaction_id"], t.as_str());
+        assert!(["allow", "challenge", "block"].contains(&body["decision"].as_str().unwrap_or("")), "{body}");
+        let score = body["score"].as_f64().expect("score");
+        assert!((0.0..=1.0).contains(&score), "{body}");
+        assert!(body["reasons"].is_array());
+        assert!(body["model_version"].as_str().is_some_and(|v| v.starts_with("fixture-")));
+        assert_eq!(body["policy_version"], "1");
+        assert_eq!(body["degraded"], json!([]), "{backend:?}");
+        assert!(body["evaluated_in_us"].as_u64().is_some_and(|us| us > 0));
+        let typed: shared::DecisionResponse = serde_json::from_value(body).expect("matches the shared type");
+        assert_eq!(typed.transaction_id, t);
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_ten_on_one_card_within_a_minute_is_stopped_with_a_velocity_reason() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let card = format!("card-burst-{}", tx());
+        let mut decisions = Vec::new();
+        for _ in 0..10 {
+            decisions.push(app.decide_ok(&request(&tx(), &card)).await);
+        }
+        let last = decisions.last().expect("ten decisions");
+        assert_ne!(last["decision"], "allow", "{backend:?}: {last}");
+        let reasons = last["reasons"].as_array().expect("reasons");
+        let velocity = reasons.iter().find(|r| r["source"] == "velocity" && r["code"] == "CARD_VELOCITY_1M");
+        let message = velocity.and_then(|r| r["message"].as_str()).unwrap_or_default();
+        assert_eq!(message, "card used 10 times in the last minute", "{backend:?}: {last}");
+    }
+}
+
+#[tokio::test]
+async fn a_retry_returns_the_same_decision_and_changes_no_counter() {
+    for backend in BACKENDS {
+        let (_dir, policy) = policy_file(SHOW_CARD_COUNT);
+        let app = Spawn::new(backend).set("RISK__POLICY__PATH", policy.display()).start().await;
+        let card = format!("card-retry-{}", tx());
+        let first_tx = tx();
+        let first = app.decide_ok(&request(&first_tx, &card)).await;
+        // The retry comes later and with a changed body: the transaction id decides.
+        let mut changed = request(&first_tx, &card);
+        changed["amount"]["value_minor"] = json!(999_999);
+        let retry = app.decide_ok(&changed).await;
+        assert_eq!(retry["decision_id"], first["decision_id"], "{backend:?}");
+        assert_eq!(retry["decision"], first["decision"]);
+        assert_eq!(retry, first, "the stored decision, byte for byte");
+
+        let second = app.decide_ok(&request(&tx(), &card)).await;
+        assert_eq!(second["reasons"][0]["message"], "card used 2 times in the last minute", "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn windows_run_in_event_time() {
+    let (_dir, policy) = policy_file(SHOW_CARD_COUNT);
+    let app = Spawn::new(Backend::Redis).set("RISK__POLICY__PATH", policy.display()).start().await;
+    let card = format!("card-time-{}", tx());
+    let mut early = request(&tx(), &card);
+    early["occurred_at"] = json!("2026-01-01T10:00:00Z");
+    app.decide_ok(&early).await;
+    let mut late = request(&tx(), &card);
+    late["occurred_at"] = json!("2026-01-01T10:00:30+00:00");
+    let body = app.decide_ok(&late).await;
+    assert_eq!(body["reasons"][0]["message"], "card used 2 times in the last minute");
+    let mut much_later = request(&tx(), &card);
+    much_later["occurred_at"] = json!("2026-01-01T10:05:00Z");
+    let body = app.decide_ok(&much_later).await;
+    assert_eq!(body["reasons"][0]["message"], "card used 1 times in the last minute");
+}
+
+#[tokio::test]
+async fn a_stored_decision_can_be_read_back() {
+    for backend in BACKENDS {
+        let app = spawn_app(backend).await;
+        let t = tx();
+        let decided = app.decide_ok(&request(&t, "card-read")).await;
+        let response = app.get(&format!("/v1/decisions/{t}")).await;
+        assert_eq!(response.status(), 200);
+        let read: Value = response.json().await.expect("json");
+        assert_eq!(read, decided, "{backend:?}");
+
+        let missing = app.get("/v1/decisions/never-seen").await;
+        assert_eq!(missing.status(), 404);
+        let body: Value = missing.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "not_found");
+    }
+}
+
+#[tokio::test]
+async fn minimal_requests_and_other_payment_methods_are_decided() {
+    let app = spawn_app(Backend::Redis).await;
+    let minimal = json!({"transaction_id": tx(), "amount": {"value_minor": 0, "currency": "KRW"},
+                         "customer": {"id": "c"}, "payment": {"method": "bank_transfer"}});
+    app.decide_ok(&minimal).await;
+    let unknown_currency = json!({"transaction_id": tx(), "amount": {"value_minor": 100, "currency": "XTS"},
+                                  "customer": {"id": "c"}, "payment": {"card_fingerprint": "fp"}, "extra": {"ignored": true}});
+    app.decide_ok(&unknown_currency).await;
+    let v6 = json!({"transaction_id": tx(), "amount": {"value_minor": 100, "currency": "USD"},
+                    "customer": {"id": "c"}, "payment": {"method": "wallet"}, "device": {"ip": "2001:db8::1"}});
+    app.decide_ok(&v6).await;
+}

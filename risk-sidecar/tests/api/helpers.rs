@@ -1,0 +1,245 @@
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use risk_sidecar::settings::Settings;
+use risk_sidecar::startup::{Application, ShutdownHandle};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Backend {
+    Redis,
+    Memory,
+}
+
+pub const BACKENDS: [Backend; 2] = [Backend::Redis, Backend::Memory];
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub shutdown: ShutdownHandle,
+}
+
+/// Builder for a test app: the real `Application`, settings through `load_with`.
+pub struct Spawn {
+    overrides: HashMap<String, String>,
+}
+
+impl Spawn {
+    pub fn new(backend: Backend) -> Spawn {
+        let prefix = format!("test-{}", uuid::Uuid::new_v4());
+        let mut overrides: HashMap<String, String> = [
+            ("RISK__SERVER__PORT", "0".to_owned()),
+            ("RISK__SERVER__WORKERS", "1".to_owned()),
+            ("RISK__SERVER__SHUTDOWN_GRACE_MS", "5000".to_owned()),
+            ("RISK__REDIS__KEY_PREFIX", prefix),
+            ("RISK__MODEL__DIR", repo_path("models/fixture").display().to_string()),
+            ("RISK__MODEL__SESSIONS", "1".to_owned()),
+            ("RISK__POLICY__PATH", repo_path("risk-sidecar/configuration/policy.yaml").display().to_string()),
+            ("RISK__POLICY__RELOAD_INTERVAL_MS", "50".to_owned()),
+            // Tests check behaviour, not speed, on a shared 2-core machine: roomy budgets.
+            ("RISK__DECISION__BUDGET_MS", "2000".to_owned()),
+            ("RISK__REDIS__COMMAND_TIMEOUT_MS", "1000".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        if backend == Backend::Redis {
+            overrides.insert("RISK__REDIS__URL".into(), redis_url());
+        }
+        Spawn { overrides }
+    }
+
+    pub fn set(mut self, key: &str, value: impl ToString) -> Spawn {
+        self.overrides.insert(key.to_owned(), value.to_string());
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        let settings = Settings::load_with(self.overrides).expect("test settings are valid");
+        let app = Application::build(settings).await.expect("app builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let shutdown = app.shutdown_handle();
+        tokio::spawn(app.run_until_stopped());
+        TestApp { address, client: reqwest::Client::new(), shutdown }
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    Spawn::new(backend).start().await
+}
+
+/// A policy file in a temporary directory, for tests that need rules of their own.
+pub fn policy_file(rules: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("policy.yaml");
+    std::fs::write(&path, policy_text("t1", rules)).expect("write policy");
+    (dir, path)
+}
+
+pub fn policy_text(version: &str, rules: &str) -> String {
+    format!("version: \"{version}\"\nthresholds: {{challenge: 0.999, block: 1.0}}\nrules:\n{rules}")
+}
+
+/// A rule that always challenges and reports the card's 1-minute count: velocity made
+/// visible over HTTP.
+pub const SHOW_CARD_COUNT: &str = r#"
+  - {id: show, action: challenge, when: "card_count_1m >= 1", code: CARD_VELOCITY_1M, message: "card used {card_count_1m} times in the last minute"}
+"#;
+
+static TX: AtomicU64 = AtomicU64::new(0);
+
+/// A unique transaction id.
+pub fn tx() -> String {
+    format!("tx-{}-{}", uuid::Uuid::new_v4().simple(), TX.fetch_add(1, Ordering::Relaxed))
+}
+
+pub fn request(tx: &str, card: &str) -> Value {
+    json!({
+        "transaction_id": tx,
+        "amount": {"value_minor": 4599, "currency": "EUR"},
+        "customer": {"id": format!("cus-{card}"), "email": "ann@example.com"},
+        "payment": {"method": "card", "card_fingerprint": card, "bin": "411111", "last4": "1111", "card_country": "DE"},
+        "device": {"ip": "203.0.113.7", "id": format!("dev-{card}")},
+        "shipping": {"country": "DE"},
+        "billing": {"country": "DE"},
+        "items": [{"sku": "sku-1", "quantity": 1, "unit_price_minor": 4599}],
+        "metadata": {"order": "1042"}
+    })
+}
+
+impl TestApp {
+    pub async fn post_decision(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/v1/decisions", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post_raw(&self, body: impl Into<reqwest::Body>, content_type: Option<&str>) -> reqwest::Response {
+        let mut req = self.client.post(format!("{}/v1/decisions", self.address)).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn decide_ok(&self, body: &Value) -> Value {
+        let response = self.post_decision(body).await;
+        assert_eq!(response.status(), 200, "decision failed");
+        response.json().await.expect("json body")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.address)).send().await.expect("request sent")
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.text().await.expect("metrics text")
+    }
+}
+
+/// Polls `check` until it returns true or `within` passes.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A TCP proxy in front of Redis that a test can cut (every connection dropped, new
+/// ones refused) and restore, or slow down: a dependency failing for real.
+pub struct ChaosProxy {
+    pub url: String,
+    cut: watch::Sender<bool>,
+    delay_ms: Arc<AtomicU64>,
+    _alive: Arc<AtomicBool>,
+}
+
+impl ChaosProxy {
+    pub async fn start(upstream: &str) -> ChaosProxy {
+        let upstream = upstream.trim_start_matches("redis://").trim_end_matches('/').to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let url = format!("redis://{}", listener.local_addr().expect("addr"));
+        let (cut, cut_rx) = watch::channel(false);
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let delay = Arc::clone(&delay_ms);
+        tokio::spawn(async move {
+            loop {
+                let Ok((inbound, _)) = listener.accept().await else { return };
+                if *cut_rx.borrow() {
+                    drop(inbound);
+                    continue;
+                }
+                let Ok(outbound) = TcpStream::connect(&upstream).await else { continue };
+                tokio::spawn(pipe(inbound, outbound, cut_rx.clone(), Arc::clone(&delay)));
+            }
+        });
+        ChaosProxy { url, cut, delay_ms, _alive: Arc::new(AtomicBool::new(true)) }
+    }
+
+    pub fn cut(&self) {
+        let _ = self.cut.send(true);
+    }
+
+    pub fn restore(&self) {
+        let _ = self.cut.send(false);
+    }
+
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_ms.store(delay.as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+async fn pipe(inbound: TcpStream, outbound: TcpStream, mut cut: watch::Receiver<bool>, delay: Arc<AtomicU64>) {
+    let (mut ir, mut iw) = inbound.into_split();
+    let (mut or, mut ow) = outbound.into_split();
+    let up = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n @ 1..) = ir.read(&mut buf).await {
+            if ow.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    };
+    let down = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n @ 1..) = or.read(&mut buf).await {
+            let d = delay.load(Ordering::Relaxed);
+            if d > 0 {
+                tokio::time::sleep(Duration::from_millis(d)).await;
+            }
+            if iw.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+        _ = cut.wait_for(|c| *c) => {}
+    }
+}

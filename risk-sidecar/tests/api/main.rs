@@ -1,0 +1,10 @@
+//! Integration tests: the real server on a random port, real Redis under a fresh key
+//! prefix per test (or the in-memory store), over HTTP. One binary, one module per area.
+
+mod admin;
+mod contract_errors;
+mod decide;
+mod degraded;
+mod helpers;
+mod openapi;
+mod process;
