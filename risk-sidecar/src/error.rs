@@ -103,7 +103,11 @@ impl ResponseError for ApiError {
             _ => {}
         }
         response.json(ApiErrorBody {
-            error: ApiErrorDetail { code: self.code().to_owned(), message, field: self.field() },
+            error: ApiErrorDetail {
+                code: self.code().to_owned(),
+                message,
+                field: self.field(),
+            },
         })
     }
 }

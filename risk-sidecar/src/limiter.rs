@@ -61,19 +61,30 @@ mod tests {
 
     #[test]
     fn a_caller_over_its_burst_waits_and_others_do_not() {
-        let limiter = CallerLimiter::new(&LimitSettings { per_second: 1, burst: 2 });
+        let limiter = CallerLimiter::new(&LimitSettings {
+            per_second: 1,
+            burst: 2,
+        });
         assert!(limiter.check("a").is_ok());
         assert!(limiter.check("a").is_ok());
-        let retry_after = limiter.check("a").expect_err("third call within the second is over the burst");
+        let retry_after = limiter
+            .check("a")
+            .expect_err("third call within the second is over the burst");
         assert_eq!(retry_after, 1);
         assert!(limiter.check("b").is_ok(), "callers are limited separately");
     }
 
     #[test]
     fn long_caller_ids_share_their_prefix_key() {
-        let limiter = CallerLimiter::new(&LimitSettings { per_second: 1, burst: 1 });
+        let limiter = CallerLimiter::new(&LimitSettings {
+            per_second: 1,
+            burst: 1,
+        });
         let long = "x".repeat(200);
         assert!(limiter.check(&long).is_ok());
-        assert!(limiter.check(&format!("{long}y")).is_err(), "cut to the same 64-byte key");
+        assert!(
+            limiter.check(&format!("{long}y")).is_err(),
+            "cut to the same 64-byte key"
+        );
     }
 }

@@ -12,7 +12,10 @@ async fn main() -> ExitCode {
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("risk-sidecar: {e}: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default());
+            eprintln!(
+                "risk-sidecar: {e}: {}",
+                std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default()
+            );
             return ExitCode::from(EXIT_CONFIG);
         }
     };

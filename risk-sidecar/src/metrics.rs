@@ -34,7 +34,9 @@ pub fn install() -> PrometheusHandle {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
                 .expect("bucket list is non-empty");
-            let handle = builder.install_recorder().expect("the recorder is installed once per process");
+            let handle = builder
+                .install_recorder()
+                .expect("the recorder is installed once per process");
             describe_all();
             handle
         })
@@ -53,15 +55,34 @@ pub fn spawn_upkeep(handle: PrometheusHandle) {
 }
 
 fn describe_all() {
-    describe_histogram!(HTTP_REQUEST_DURATION, metrics::Unit::Seconds, "HTTP requests by route pattern and status.");
-    describe_histogram!(DECISION_DURATION, metrics::Unit::Seconds, "Decisions made, by decision, and their own time.");
-    describe_histogram!(MODEL_INFERENCE_DURATION, metrics::Unit::Seconds, "ONNX inference of one row.");
-    describe_histogram!(VELOCITY_STORE_DURATION, metrics::Unit::Seconds, "Velocity store round trips, by store.");
+    describe_histogram!(
+        HTTP_REQUEST_DURATION,
+        metrics::Unit::Seconds,
+        "HTTP requests by route pattern and status."
+    );
+    describe_histogram!(
+        DECISION_DURATION,
+        metrics::Unit::Seconds,
+        "Decisions made, by decision, and their own time."
+    );
+    describe_histogram!(
+        MODEL_INFERENCE_DURATION,
+        metrics::Unit::Seconds,
+        "ONNX inference of one row."
+    );
+    describe_histogram!(
+        VELOCITY_STORE_DURATION,
+        metrics::Unit::Seconds,
+        "Velocity store round trips, by store."
+    );
     describe_counter!(DEGRADED_DECISIONS, "Decisions made without an input, by input.");
     describe_counter!(STORE_ERRORS, "Velocity store failures, by operation and error kind.");
     describe_counter!(RATE_LIMITED, "Requests refused by the per-caller rate limit.");
     describe_counter!(POLICY_RELOADS, "Policy file reloads, by result.");
-    describe_counter!(POLICY_RULE_ERRORS, "Policy rules that failed to evaluate (counted as not firing).");
+    describe_counter!(
+        POLICY_RULE_ERRORS,
+        "Policy rules that failed to evaluate (counted as not firing)."
+    );
 }
 
 pub fn http_request(route: &str, status: u16, elapsed: Duration) {

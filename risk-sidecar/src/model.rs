@@ -29,7 +29,11 @@ pub enum ModelError {
     #[error("failed to read model card {path}: {problem}")]
     Card { path: PathBuf, problem: String },
     #[error("model {version} was trained on feature list {found}, this sidecar computes {expected}")]
-    FeatureMismatch { version: String, found: String, expected: String },
+    FeatureMismatch {
+        version: String,
+        found: String,
+        expected: String,
+    },
     #[error("failed to load model {path}: {problem}")]
     Load { path: PathBuf, problem: String },
     #[error("inference failed: {0}")]
@@ -87,12 +91,25 @@ fn find_library(configured: &str) -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(path));
     }
-    let beside_exe = std::env::current_exe().ok().and_then(|e| Some(e.parent()?.join("libonnxruntime.so")));
+    let beside_exe = std::env::current_exe()
+        .ok()
+        .and_then(|e| Some(e.parent()?.join("libonnxruntime.so")));
     [Some(PathBuf::from(FETCHED_LIBRARY)), beside_exe]
         .into_iter()
         .flatten()
         .find(|p| p.exists())
         .ok_or_else(|| "no library found".to_owned())
+}
+
+/// One single-threaded session: parallelism comes from the pool, not from inside a row.
+fn open_session(env: &Environment, path: &Path) -> ort::Result<Session> {
+    let builder = Session::builder(env)?;
+    let builder = builder
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(ort::Error::<()>::from)?;
+    let builder = builder.with_intra_threads(1).map_err(ort::Error::<()>::from)?;
+    let mut builder = builder.with_inter_threads(1).map_err(ort::Error::<()>::from)?;
+    builder.commit_from_file(path)
 }
 
 // === impl OnnxModel ===
@@ -102,32 +119,42 @@ impl OnnxModel {
     #[tracing::instrument(name = "Load model", skip(library))]
     pub fn load(dir: &Path, sessions: usize, library: &str) -> Result<OnnxModel, ModelError> {
         let card_path = dir.join(CARD_FILE);
-        let card_err = |problem: String| ModelError::Card { path: card_path.clone(), problem };
+        let card_err = |problem: String| ModelError::Card {
+            path: card_path.clone(),
+            problem,
+        };
         let text = std::fs::read_to_string(&card_path).map_err(|e| card_err(e.to_string()))?;
         let card: ModelCard = serde_json::from_str(&text).map_err(|e| card_err(e.to_string()))?;
         let expected = shared::features::feature_list_hash_hex();
         if card.feature_list_hash != expected {
-            return Err(ModelError::FeatureMismatch { version: card.version, found: card.feature_list_hash, expected });
+            return Err(ModelError::FeatureMismatch {
+                version: card.version,
+                found: card.feature_list_hash,
+                expected,
+            });
         }
         let env = environment(library)?;
         let path = dir.join(MODEL_FILE);
-        let load_err = |problem: String| ModelError::Load { path: path.clone(), problem };
+        let load_err = |problem: String| ModelError::Load {
+            path: path.clone(),
+            problem,
+        };
         let sessions = (0..sessions.max(1))
             .map(|_| {
-                let builder = Session::builder(env).map_err(|e| load_err(e.to_string()))?;
-                builder
-                    .with_optimization_level(GraphOptimizationLevel::Level3)
-                    .and_then(|b| b.with_intra_threads(1))
-                    .and_then(|b| b.with_inter_threads(1))
-                    .map_err(|e| load_err(e.to_string()))?
-                    .commit_from_file(&path)
+                open_session(env, &path)
                     .map(Mutex::new)
                     .map_err(|e| load_err(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let model = OnnxModel { card, sessions, next: AtomicUsize::new(0) };
+        let model = OnnxModel {
+            card,
+            sessions,
+            next: AtomicUsize::new(0),
+        };
         // Score one row now: a model with the wrong input width or output fails here, not per request.
-        model.score(&FeatureVector([0.0; N_FEATURES])).map_err(|e| load_err(e.to_string()))?;
+        model
+            .score(&FeatureVector([0.0; N_FEATURES]))
+            .map_err(|e| load_err(e.to_string()))?;
         Ok(model)
     }
 
@@ -148,7 +175,10 @@ impl OnnxModel {
         let (_, probabilities) = output.try_extract_tensor::<f32>().map_err(err)?;
         match probabilities {
             [_, fraud] => Ok(fraud.clamp(0.0, 1.0)),
-            other => Err(ModelError::Inference(format!("expected 2 probabilities, got {}", other.len()))),
+            other => Err(ModelError::Inference(format!(
+                "expected 2 probabilities, got {}",
+                other.len()
+            ))),
         }
     }
 

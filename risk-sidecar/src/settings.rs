@@ -129,12 +129,18 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), SettingsError> {
-        let invalid = |key, problem: &str| SettingsError::Invalid { key, problem: problem.to_owned() };
+        let invalid = |key, problem: &str| SettingsError::Invalid {
+            key,
+            problem: problem.to_owned(),
+        };
         if self.redis.pool_size == 0 {
             return Err(invalid("redis.pool_size", "must be at least 1"));
         }
         if self.redis.command_timeout_ms == 0 {
-            return Err(invalid("redis.command_timeout_ms", "must be at least 1 (0 would mean no timeout)"));
+            return Err(invalid(
+                "redis.command_timeout_ms",
+                "must be at least 1 (0 would mean no timeout)",
+            ));
         }
         if self.redis.max_events_per_key == 0 || self.redis.max_linked_per_key == 0 {
             return Err(invalid("redis.max_events_per_key", "bounds must be at least 1"));
@@ -158,11 +164,16 @@ impl Settings {
         }
         match self.currency.rates.get(&self.currency.reference) {
             Some(r) if r.rate == 1.0 => {}
-            _ => return Err(invalid("currency.reference", "must be listed in currency.rates with rate 1.0")),
+            _ => {
+                return Err(invalid(
+                    "currency.reference",
+                    "must be listed in currency.rates with rate 1.0",
+                ));
+            }
         }
         for (code, rate) in &self.currency.rates {
             let well_formed = code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase());
-            if !well_formed || !(rate.rate.is_finite() && rate.rate > 0.0) || rate.exponent > 4 {
+            if !(well_formed && rate.rate.is_finite() && rate.rate > 0.0) || rate.exponent > 4 {
                 return Err(SettingsError::Invalid {
                     key: "currency.rates",
                     problem: format!("{code}: needs an ISO 4217 code, a positive rate and an exponent of 0–4"),
@@ -224,8 +235,11 @@ mod tests {
 
     #[test]
     fn environment_overrides_nested_keys() {
-        let s = with(&[("RISK__REDIS__URL", "redis://127.0.0.1:6379"), ("RISK__SERVER__PORT", "9000")])
-            .expect("valid");
+        let s = with(&[
+            ("RISK__REDIS__URL", "redis://127.0.0.1:6379"),
+            ("RISK__SERVER__PORT", "9000"),
+        ])
+        .expect("valid");
         assert_eq!(s.redis_url(), Some("redis://127.0.0.1:6379"));
         assert_eq!(s.server.port, 9000);
     }

@@ -78,7 +78,11 @@ impl Application {
             n => n,
         };
         let metrics = crate::metrics::install();
-        let model_sessions = if settings.model.sessions == 0 { workers } else { settings.model.sessions };
+        let model_sessions = if settings.model.sessions == 0 {
+            workers
+        } else {
+            settings.model.sessions
+        };
         let model = OnnxModel::load(&settings.model.dir, model_sessions, &settings.model.ort_library)
             .map_err(|e| StartupError::Config(e.into()))?;
         let policy_text = read_policy(&settings.policy.path).map_err(StartupError::Config)?;
@@ -92,7 +96,9 @@ impl Application {
         }
         let store = match settings.redis_url() {
             Some(url) => VelocityStore::Redis(
-                RedisStore::connect(url, &settings.redis).await.map_err(|e| StartupError::Config(e.into()))?,
+                RedisStore::connect(url, &settings.redis)
+                    .await
+                    .map_err(|e| StartupError::Config(e.into()))?,
             ),
             None => {
                 tracing::info!("No Redis configured: velocity counters live in memory, in this process only.");
@@ -100,7 +106,13 @@ impl Application {
             }
         };
         let features = FeatureContext::new(&settings.currency.rates, &settings.currency.reference);
-        let service = Arc::new(DecisionService::new(store, model, policy, features, settings.decision.budget()));
+        let service = Arc::new(DecisionService::new(
+            store,
+            model,
+            policy,
+            features,
+            settings.decision.budget(),
+        ));
         let limiter = Arc::new(CallerLimiter::new(&settings.limits));
         limiter.spawn_cleanup();
         crate::metrics::spawn_upkeep(metrics.clone());
@@ -137,7 +149,12 @@ impl Application {
         .map_err(|e| StartupError::Other(e.into()))?
         .run();
         tracing::info!(%address, port, workers, "Risk sidecar listening.");
-        Ok(Application { port, server, readiness, service })
+        Ok(Application {
+            port,
+            server,
+            readiness,
+            service,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -145,7 +162,10 @@ impl Application {
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle { handle: self.server.handle(), readiness: Arc::clone(&self.readiness) }
+        ShutdownHandle {
+            handle: self.server.handle(),
+            readiness: Arc::clone(&self.readiness),
+        }
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
@@ -161,7 +181,11 @@ async fn record_metrics(
     let start = Instant::now();
     let response = next.call(req).await?;
     let route = response.request().match_pattern();
-    crate::metrics::http_request(route.as_deref().unwrap_or("unmatched"), response.status().as_u16(), start.elapsed());
+    crate::metrics::http_request(
+        route.as_deref().unwrap_or("unmatched"),
+        response.status().as_u16(),
+        start.elapsed(),
+    );
     Ok(response)
 }
 

@@ -113,7 +113,10 @@ mod tests {
     fn feature_list_json_matches_the_rust_list() {
         let text = include_str!("../feature_list.json");
         let file: FeatureListFile = serde_json::from_str(text).expect("feature_list.json parses");
-        assert_eq!(file.names, FEATURE_NAMES, "names or order differ: regenerate feature_list.json");
+        assert_eq!(
+            file.names, FEATURE_NAMES,
+            "names or order differ: regenerate feature_list.json"
+        );
         assert_eq!(file.hash, feature_list_hash_hex());
     }
 
@@ -121,7 +124,8 @@ mod tests {
     fn names_are_unique_snake_case() {
         for (i, name) in FEATURE_NAMES.iter().enumerate() {
             assert!(
-                name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
                 "{name} is not snake_case"
             );
             assert_eq!(feature_index(name), Some(i), "{name} appears twice");

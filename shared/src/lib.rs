@@ -9,8 +9,8 @@ pub mod features;
 pub mod reason;
 
 pub use decision::{
-    Amount, Customer, Decision, DecisionRequest, DecisionResponse, Degraded, Device, Item, Payment,
-    PaymentMethod, Reason, Region,
+    Amount, Customer, Decision, DecisionRequest, DecisionResponse, Degraded, Device, Item, Payment, PaymentMethod,
+    Reason, Region,
 };
 pub use error::{ApiErrorBody, ApiErrorDetail};
 pub use features::{FEATURE_LIST_HASH, FEATURE_NAMES, N_FEATURES, feature_index};

@@ -113,7 +113,8 @@ mod tests {
         for code in ReasonCode::ALL {
             let s = code.as_str();
             assert!(
-                s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'),
+                s.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'),
                 "{s} is not UPPER_SNAKE"
             );
             assert_eq!(ReasonCode::parse(s), Some(*code));

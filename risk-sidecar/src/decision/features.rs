@@ -32,10 +32,20 @@ impl FeatureContext {
             .iter()
             .filter_map(|(code, r)| Some((<[u8; 3]>::try_from(code.as_bytes()).ok()?, *r)))
             .collect();
-        let reference_exponent =
-            <[u8; 3]>::try_from(reference.as_bytes()).ok().and_then(|c| rates.get(&c)).map_or(2, |r| r.exponent);
-        let disposable = DISPOSABLE_DOMAINS.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
-        FeatureContext { rates, reference_exponent, disposable }
+        let reference_exponent = <[u8; 3]>::try_from(reference.as_bytes())
+            .ok()
+            .and_then(|c| rates.get(&c))
+            .map_or(2, |r| r.exponent);
+        let disposable = DISPOSABLE_DOMAINS
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        FeatureContext {
+            rates,
+            reference_exponent,
+            disposable,
+        }
     }
 
     /// The amount in reference-currency minor units; `None` for a currency without a rate.
@@ -101,25 +111,54 @@ impl FeatureContext {
                 PaymentMethod::BankTransfer => 1.0,
                 PaymentMethod::Wallet => 2.0,
             },
-            count(card, 0), count(card, 1), count(card, 2), count(card, 3), count(card, 4),
-            count(customer, 0), count(customer, 1), count(customer, 2), count(customer, 3), count(customer, 4),
-            count(ip, 0), count(ip, 1), count(ip, 2), count(ip, 3), count(ip, 4),
-            count(device, 0), count(device, 1), count(device, 2), count(device, 3), count(device, 4),
+            count(card, 0),
+            count(card, 1),
+            count(card, 2),
+            count(card, 3),
+            count(card, 4),
+            count(customer, 0),
+            count(customer, 1),
+            count(customer, 2),
+            count(customer, 3),
+            count(customer, 4),
+            count(ip, 0),
+            count(ip, 1),
+            count(ip, 2),
+            count(ip, 3),
+            count(ip, 4),
+            count(device, 0),
+            count(device, 1),
+            count(device, 2),
+            count(device, 3),
+            count(device, 4),
             linked(card),
             linked(customer),
             linked(device),
-            sum(card, 0), sum(card, 1), sum(card, 2),
-            mean(card, 0), mean(card, 1), mean(card, 2),
-            sum(customer, 0), sum(customer, 1), sum(customer, 2),
-            mean(customer, 0), mean(customer, 1), mean(customer, 2),
+            sum(card, 0),
+            sum(card, 1),
+            sum(card, 2),
+            mean(card, 0),
+            mean(card, 1),
+            mean(card, 2),
+            sum(customer, 0),
+            sum(customer, 1),
+            sum(customer, 2),
+            mean(customer, 0),
+            mean(customer, 1),
+            mean(customer, 2),
             to_usual,
             age_s(card),
             age_s(device),
-            input.account_created_at_ms.map_or(f64::NAN, |c| ((at - c).max(0) as f64) / MS_PER_DAY),
+            input
+                .account_created_at_ms
+                .map_or(f64::NAN, |c| ((at - c).max(0) as f64) / MS_PER_DAY),
             ne(input.card_country, input.shipping_country),
             ne(input.card_country, input.billing_country),
             ne(input.billing_country, input.shipping_country),
-            input.email_domain.as_deref().map_or(f64::NAN, |d| f64::from(u8::from(self.is_disposable(d)))),
+            input
+                .email_domain
+                .as_deref()
+                .map_or(f64::NAN, |d| f64::from(u8::from(self.is_disposable(d)))),
             (at.div_euclid(3_600_000).rem_euclid(24)) as f64,
             // 1970-01-01 was a Thursday; Monday is 0.
             ((days + 3).rem_euclid(7)) as f64,

@@ -69,7 +69,10 @@ impl DecisionInput {
         let request: DecisionRequest = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();
-            InputError::Invalid { field: serde_field(&path, &inner), message: inner }
+            InputError::Invalid {
+                field: serde_field(&path, &inner),
+                message: inner,
+            }
         })?;
         Self::try_from_request(request, now_ms)
     }
@@ -92,13 +95,20 @@ impl DecisionInput {
         let currency = upper_code::<3>(&r.amount.currency, "amount.currency", "an ISO 4217 code")?;
         let customer_id = bounded_id(r.customer.id, "customer.id")?;
         let email_domain = r.customer.email.as_deref().map(email_domain).transpose()?;
-        let account_created_at_ms =
-            r.customer.account_created_at.as_deref().map(|s| rfc3339_ms(s, "customer.account_created_at")).transpose()?;
+        let account_created_at_ms = r
+            .customer
+            .account_created_at
+            .as_deref()
+            .map(|s| rfc3339_ms(s, "customer.account_created_at"))
+            .transpose()?;
 
         let method = r.payment.method.unwrap_or_default();
         let card_fingerprint = match (method, r.payment.card_fingerprint) {
             (PaymentMethod::Card, None) => {
-                return Err(invalid("payment.card_fingerprint", "is required when payment.method is card"));
+                return Err(invalid(
+                    "payment.card_fingerprint",
+                    "is required when payment.method is card",
+                ));
             }
             (_, Some(fp)) => Some(bounded_id(fp, "payment.card_fingerprint")?),
             (_, None) => None,
@@ -114,7 +124,11 @@ impl DecisionInput {
         let device = r.device.unwrap_or_default();
         let ip_key = device.ip.as_deref().map(ip_key).transpose()?;
         let device_id = device.id.map(|id| bounded_id(id, "device.id")).transpose()?;
-        if device.user_agent.as_ref().is_some_and(|ua| ua.chars().count() > MAX_USER_AGENT_CHARS) {
+        if device
+            .user_agent
+            .as_ref()
+            .is_some_and(|ua| ua.chars().count() > MAX_USER_AGENT_CHARS)
+        {
             return Err(invalid("device.user_agent", "must be at most 512 characters"));
         }
         let shipping_country = country(r.shipping.and_then(|s| s.country).as_deref(), "shipping.country")?;
@@ -128,7 +142,10 @@ impl DecisionInput {
                 return Err(invalid(&format!("items[{i}].sku"), "must be 1–128 characters"));
             }
             if !(0..=MAX_AMOUNT_MINOR).contains(&item.unit_price_minor) {
-                return Err(invalid(&format!("items[{i}].unit_price_minor"), "must be between 0 and 10^13"));
+                return Err(invalid(
+                    &format!("items[{i}].unit_price_minor"),
+                    "must be between 0 and 10^13",
+                ));
             }
         }
         if r.metadata.len() > MAX_METADATA_KEYS {
@@ -165,13 +182,18 @@ impl DecisionInput {
 }
 
 fn invalid(field: &str, message: &str) -> InputError {
-    InputError::Invalid { field: Some(field.to_owned()), message: format!("{field} {message}") }
+    InputError::Invalid {
+        field: Some(field.to_owned()),
+        message: format!("{field} {message}"),
+    }
 }
 
 /// serde_path_to_error reports a missing field at its parent; name the field itself.
 fn serde_field(path: &str, message: &str) -> Option<String> {
     let parent = (path != ".").then_some(path);
-    let missing = message.strip_prefix("missing field `").and_then(|m| m.split('`').next());
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.split('`').next());
     match (parent, missing) {
         (Some(p), Some(m)) => Some(format!("{p}.{m}")),
         (None, Some(m)) => Some(m.to_owned()),
@@ -182,7 +204,10 @@ fn serde_field(path: &str, message: &str) -> Option<String> {
 fn transaction_id(id: String) -> Result<String, InputError> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
     if id.is_empty() || id.len() > MAX_ID_CHARS || !id.chars().all(ok_char) {
-        return Err(invalid("transaction_id", "must be 1–128 characters of A-Z a-z 0-9 . _ : -"));
+        return Err(invalid(
+            "transaction_id",
+            "must be 1–128 characters of A-Z a-z 0-9 . _ : -",
+        ));
     }
     Ok(id)
 }
@@ -210,13 +235,18 @@ fn upper_code<const N: usize>(s: &str, field: &str, what: &str) -> Result<[u8; N
 }
 
 fn country(s: Option<&str>, field: &str) -> Result<Option<[u8; 2]>, InputError> {
-    s.map(|s| upper_code::<2>(s, field, "an ISO 3166-1 alpha-2 code")).transpose()
+    s.map(|s| upper_code::<2>(s, field, "an ISO 3166-1 alpha-2 code"))
+        .transpose()
 }
 
 fn digits(s: &str, len: std::ops::RangeInclusive<usize>, field: &str) -> Result<(), InputError> {
     if !len.contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
         let (lo, hi) = (len.start(), len.end());
-        let n = if lo == hi { format!("{lo}") } else { format!("{lo}–{hi}") };
+        let n = if lo == hi {
+            format!("{lo}")
+        } else {
+            format!("{lo}–{hi}")
+        };
         return Err(invalid(field, &format!("must be {n} digits")));
     }
     Ok(())
@@ -227,12 +257,18 @@ fn email_domain(email: &str) -> Result<String, InputError> {
         Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => {
             Ok(domain.to_ascii_lowercase())
         }
-        _ => Err(invalid("customer.email", "must contain exactly one @ between a name and a domain")),
+        _ => Err(invalid(
+            "customer.email",
+            "must contain exactly one @ between a name and a domain",
+        )),
     }
 }
 
 fn ip_key(s: &str) -> Result<String, InputError> {
-    match s.parse::<IpAddr>().map_err(|_| invalid("device.ip", "must be an IPv4 or IPv6 address"))? {
+    match s
+        .parse::<IpAddr>()
+        .map_err(|_| invalid("device.ip", "must be an IPv4 or IPv6 address"))?
+    {
         IpAddr::V4(v4) => Ok(v4.to_string()),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => Ok(v4.to_string()),

@@ -104,16 +104,31 @@ impl DecisionService {
         };
         response.evaluated_in_us = start.elapsed().as_micros() as u64;
         let json = serde_json::to_string(&response).map_err(|e| ApiError::Internal(e.into()))?;
-        let stored = self.within(start, self.store.store_decision(&input.transaction_id, &json), "store_decision").await;
+        let stored = self
+            .within(
+                start,
+                self.store.store_decision(&input.transaction_id, &json),
+                "store_decision",
+            )
+            .await;
         crate::metrics::decision(response.decision, start.elapsed());
         match stored {
-            Ok(None) => Ok(Outcome { json, decision: Some(response.decision) }),
+            Ok(None) => Ok(Outcome {
+                json,
+                decision: Some(response.decision),
+            }),
             // Lost a race with a concurrent retry: answer with the decision that was stored first.
-            Ok(Some(first)) => Ok(Outcome { json: first, decision: None }),
+            Ok(Some(first)) => Ok(Outcome {
+                json: first,
+                decision: None,
+            }),
             Err(_) => {
                 response.degraded.push(Degraded::IdempotencyUnavailable);
                 let json = serde_json::to_string(&response).map_err(|e| ApiError::Internal(e.into()))?;
-                Ok(Outcome { json, decision: Some(response.decision) })
+                Ok(Outcome {
+                    json,
+                    decision: Some(response.decision),
+                })
             }
         }
     }

@@ -150,7 +150,10 @@ impl Policy {
     }
 
     fn compile(&self, r: RuleFile) -> Result<(Action, Rule), PolicyError> {
-        let fail = |problem: String| PolicyError::Rule { rule: r.id.clone(), problem };
+        let fail = |problem: String| PolicyError::Rule {
+            rule: r.id.clone(),
+            problem,
+        };
         let program = Program::compile(&r.when).map_err(|e| fail(format!("does not compile: {e}")))?;
         let mut inputs = Vec::new();
         for var in program.references().variables() {
@@ -160,16 +163,29 @@ impl Policy {
                 None => return Err(fail(format!("unknown variable {var}"))),
             }
         }
-        let code = ReasonCode::parse(&r.code).ok_or_else(|| fail(format!("{} is not a documented reason code", r.code)))?;
+        let code =
+            ReasonCode::parse(&r.code).ok_or_else(|| fail(format!("{} is not a documented reason code", r.code)))?;
         let message = Template::parse(&r.message).map_err(fail)?;
         // Evaluate once on known values: a type error shows now, not per request.
-        let vars = Variables { values: [Double::from(0.0); N_FEATURES], velocity_available: Bool::from(true) };
+        let vars = Variables {
+            values: [Double::from(0.0); N_FEATURES],
+            velocity_available: Bool::from(true),
+        };
         match self.eval(&program, &vars) {
             Ok(Value::Bool(_)) => {}
             Ok(other) => return Err(fail(format!("yields {other:?}, not a boolean"))),
             Err(e) => return Err(fail(format!("fails to evaluate: {e}"))),
         }
-        Ok((r.action, Rule { id: r.id, program, inputs, code, message }))
+        Ok((
+            r.action,
+            Rule {
+                id: r.id,
+                program,
+                inputs,
+                code,
+                message,
+            },
+        ))
     }
 
     fn eval(&self, program: &Program, vars: &Variables) -> cel::ResolveResult {
@@ -184,31 +200,53 @@ impl Policy {
             velocity_available: Bool::from(velocity_available),
         };
         let fired = |rules: &[Rule]| -> Vec<Reason> {
-            rules.iter().filter(|r| self.fires(r, &vars, features)).map(|r| r.reason(features)).collect()
+            rules
+                .iter()
+                .filter(|r| self.fires(r, &vars, features))
+                .map(|r| r.reason(features))
+                .collect()
         };
         let band = self.score_band(score);
 
         let mut reasons = fired(&self.block_rules);
         if !reasons.is_empty() {
             reasons.extend(band.map(|(_, r)| r));
-            return Verdict { decision: Decision::Block, reasons };
+            return Verdict {
+                decision: Decision::Block,
+                reasons,
+            };
         }
         let allowed = fired(&self.allow_rules);
         if !allowed.is_empty() {
-            return Verdict { decision: Decision::Allow, reasons: allowed };
+            return Verdict {
+                decision: Decision::Allow,
+                reasons: allowed,
+            };
         }
         let mut reasons = fired(&self.challenge_rules);
         match band {
             Some((Decision::Block, model)) => {
                 reasons.insert(0, model);
-                Verdict { decision: Decision::Block, reasons }
+                Verdict {
+                    decision: Decision::Block,
+                    reasons,
+                }
             }
             Some((_, model)) => {
                 reasons.push(model);
-                Verdict { decision: Decision::Challenge, reasons }
+                Verdict {
+                    decision: Decision::Challenge,
+                    reasons,
+                }
             }
-            None if !reasons.is_empty() => Verdict { decision: Decision::Challenge, reasons },
-            None => Verdict { decision: Decision::Allow, reasons },
+            None if !reasons.is_empty() => Verdict {
+                decision: Decision::Challenge,
+                reasons,
+            },
+            None => Verdict {
+                decision: Decision::Allow,
+                reasons,
+            },
         }
     }
 
@@ -231,12 +269,24 @@ impl Policy {
         let (decision, code, threshold, name) = if score >= self.block_at {
             (Decision::Block, ReasonCode::ModelVeryHighRisk, self.block_at, "block")
         } else if score >= self.challenge_at {
-            (Decision::Challenge, ReasonCode::ModelHighRisk, self.challenge_at, "challenge")
+            (
+                Decision::Challenge,
+                ReasonCode::ModelHighRisk,
+                self.challenge_at,
+                "challenge",
+            )
         } else {
             return None;
         };
         let message = format!("model score {score:.2} is at or above the {name} threshold {threshold:.2}");
-        Some((decision, Reason { code: code.as_str().to_owned(), message, source: code.source() }))
+        Some((
+            decision,
+            Reason {
+                code: code.as_str().to_owned(),
+                message,
+                source: code.source(),
+            },
+        ))
     }
 }
 
@@ -244,7 +294,11 @@ impl Policy {
 
 impl Rule {
     fn reason(&self, features: &FeatureVector) -> Reason {
-        Reason { code: self.code.as_str().to_owned(), message: self.message.render(features), source: self.code.source() }
+        Reason {
+            code: self.code.as_str().to_owned(),
+            message: self.message.render(features),
+            source: self.code.source(),
+        }
     }
 }
 
@@ -257,7 +311,9 @@ impl Template {
         while let Some(open) = rest.find('{') {
             let close = rest[open..].find('}').ok_or("message has an unclosed {")? + open;
             let name = &rest[open + 1..close];
-            let index = *FEATURE_INDEX.get(name).ok_or_else(|| format!("message names unknown feature {name}"))?;
+            let index = *FEATURE_INDEX
+                .get(name)
+                .ok_or_else(|| format!("message names unknown feature {name}"))?;
             segments.push(Segment::Text(rest[..open].to_owned()));
             segments.push(Segment::Feature(index));
             rest = &rest[close + 1..];
@@ -274,7 +330,11 @@ impl Template {
                 Segment::Text(t) => out.push_str(t),
                 Segment::Feature(i) => {
                     let v = features.0[*i];
-                    let _ = if v.fract() == 0.0 { write!(out, "{v:.0}") } else { write!(out, "{v:.2}") };
+                    let _ = if v.fract() == 0.0 {
+                        write!(out, "{v:.0}")
+                    } else {
+                        write!(out, "{v:.2}")
+                    };
                 }
             }
         }

@@ -52,6 +52,8 @@ fn is_json(req: &HttpRequest) -> bool {
 }
 
 fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     now.as_millis() as i64
 }

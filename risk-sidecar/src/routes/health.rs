@@ -40,11 +40,17 @@ pub async fn readyz(service: web::Data<DecisionService>, readiness: web::Data<Re
             },
         },
     });
-    if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
 }
 
 pub async fn metrics(handle: web::Data<PrometheusHandle>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(handle.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(handle.render())
 }
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {

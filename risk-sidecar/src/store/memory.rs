@@ -5,13 +5,17 @@
 //! entity, entities expire a TTL after their last event (in event time, so a replayed
 //! history ages as live traffic did), and stored decisions are capped in number.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use parking_lot::Mutex;
 
 use super::{
     DAY_MS, EntityKind, EntityStats, KEY_TTL_MS, Observation, Observed, StoreLimits, VelocitySnapshot, WINDOWS_MS,
 };
+
+const HOUR_MS: i64 = 3_600_000;
+/// The sum windows in whole hours: 24h, 7d, 30d.
+const SUM_HOURS: [i64; 3] = [24, 168, 720];
 
 /// Stored decisions kept at most; the oldest go first.
 const MAX_DECISIONS: usize = 200_000;
@@ -37,7 +41,8 @@ struct Inner {
 struct Entity {
     events: BTreeSet<(i64, String)>,
     times: HashMap<String, i64>,
-    amounts: HashMap<String, i64>,
+    /// Per hour (ms / 3_600_000): amount sum and the number of events with an amount.
+    hourly: BTreeMap<i64, (i64, u32)>,
     first_seen_ms: Option<i64>,
     linked: HashMap<String, i64>,
     last_write_ms: i64,
@@ -47,7 +52,10 @@ struct Entity {
 
 impl MemoryStore {
     pub fn new(limits: StoreLimits) -> MemoryStore {
-        MemoryStore { inner: Mutex::new(Inner::default()), limits }
+        MemoryStore {
+            inner: Mutex::new(Inner::default()),
+            limits,
+        }
     }
 
     pub fn observe(&self, o: &Observation<'_>) -> Observed {
@@ -69,7 +77,10 @@ impl MemoryStore {
                 EntityKind::Device => snapshot.device = Some(stats),
             }
         }
-        Observed { snapshot, stored_decision: inner.decisions.get(o.transaction_id).cloned() }
+        Observed {
+            snapshot,
+            stored_decision: inner.decisions.get(o.transaction_id).cloned(),
+        }
     }
 
     pub fn store_decision(&self, transaction_id: &str, json: &str) -> Option<String> {
@@ -97,53 +108,63 @@ impl MemoryStore {
 impl Entity {
     fn observe(&mut self, o: &Observation<'_>, linked: Option<&str>, sums: bool, limits: &StoreLimits) -> EntityStats {
         let ts = o.at_ms;
+        let hour = ts.div_euclid(HOUR_MS);
         let already_counted = self.times.contains_key(o.transaction_id);
         if !already_counted {
             self.last_write_ms = self.last_write_ms.max(ts);
             let tx = o.transaction_id.to_owned();
             self.events.insert((ts, tx.clone()));
-            self.times.insert(tx.clone(), ts);
-            if let Some(a) = o.amount_ref_minor {
-                self.amounts.insert(tx, a);
-            }
-            if self.first_seen_ms.is_none_or(|f| ts < f) {
-                self.first_seen_ms = Some(ts);
-            }
+            self.times.insert(tx, ts);
             // Events before ts - 30d go, then the oldest beyond the cap.
             let horizon = ts - WINDOWS_MS[4];
             while let Some(oldest) = self.events.first().filter(|(t, _)| *t < horizon).cloned() {
                 self.drop_event(&oldest);
             }
             while self.events.len() > limits.max_events as usize {
-                let Some(oldest) = self.events.first().cloned() else { break };
+                let Some(oldest) = self.events.first().cloned() else {
+                    break;
+                };
                 self.drop_event(&oldest);
+            }
+            if let (true, Some(a)) = (sums, o.amount_ref_minor) {
+                let slot = self.hourly.entry(hour).or_default();
+                slot.0 += a;
+                slot.1 += 1;
+            }
+            if self.first_seen_ms.is_none_or(|f| ts < f) {
+                self.first_seen_ms = Some(ts);
             }
             if let Some(member) = linked {
                 let seen = self.linked.entry(member.to_owned()).or_insert(ts);
                 *seen = (*seen).max(ts);
                 self.linked.retain(|_, t| *t >= ts - DAY_MS);
                 while self.linked.len() > limits.max_linked as usize {
-                    let Some(oldest) = self.linked.iter().min_by_key(|(m, t)| (**t, (*m).clone())).map(|(m, _)| m.clone())
+                    let Some(oldest) = self
+                        .linked
+                        .iter()
+                        .min_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)))
+                        .map(|(m, _)| m.clone())
                     else {
                         break;
                     };
                     self.linked.remove(&oldest);
                 }
             }
+            self.hourly.retain(|h, _| *h > hour - SUM_HOURS[2]);
         }
 
-        let mut stats = EntityStats { already_counted, ..EntityStats::default() };
+        let mut stats = EntityStats {
+            already_counted,
+            ..EntityStats::default()
+        };
         for (i, w) in WINDOWS_MS.iter().enumerate() {
             stats.counts[i] = self.events.iter().rev().take_while(|(t, _)| *t > ts - w).count() as u32;
         }
-        if sums {
-            for (t, tx) in self.events.iter().rev().take_while(|(t, _)| *t > ts - WINDOWS_MS[4]) {
-                let Some(a) = self.amounts.get(tx) else { continue };
-                for w in 2..5 {
-                    if *t > ts - WINDOWS_MS[w] {
-                        stats.amount_sums[w - 2] += a;
-                        stats.amount_n[w - 2] += 1;
-                    }
+        for (h, (sum, n)) in self.hourly.range(hour - SUM_HOURS[2] + 1..) {
+            for (i, hours) in SUM_HOURS.iter().enumerate() {
+                if *h > hour - hours {
+                    stats.amount_sums[i] += sum;
+                    stats.amount_n[i] += n;
                 }
             }
         }
@@ -155,6 +176,5 @@ impl Entity {
     fn drop_event(&mut self, event: &(i64, String)) {
         self.events.remove(event);
         self.times.remove(&event.1);
-        self.amounts.remove(&event.1);
     }
 }

@@ -105,7 +105,12 @@ impl RedisStore {
                 KEY_TTL_MS.into(),
                 if kind.wants_sums() { "1" } else { "0" }.into(),
             ];
-            let () = pipeline.custom(CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false), args).await?;
+            let () = pipeline
+                .custom(
+                    CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false),
+                    args,
+                )
+                .await?;
             kinds.push(kind);
         }
         let replies: Vec<Value> = tokio::time::timeout(self.timeout, pipeline.all())
@@ -114,9 +119,15 @@ impl RedisStore {
         let mut replies = replies.into_iter();
         let stored_decision = match replies.next() {
             Some(Value::Null) | None => None,
-            Some(v) => Some(v.as_string().ok_or_else(|| StoreError::Protocol("decision is not a string".into()))?),
+            Some(v) => Some(
+                v.as_string()
+                    .ok_or_else(|| StoreError::Protocol("decision is not a string".into()))?,
+            ),
         };
-        let mut observed = Observed { stored_decision, ..Observed::default() };
+        let mut observed = Observed {
+            stored_decision,
+            ..Observed::default()
+        };
         for (kind, reply) in kinds.into_iter().zip(replies) {
             let stats = parse_stats(reply)?;
             let s = &mut observed.snapshot;
@@ -137,7 +148,13 @@ impl RedisStore {
         // SET NX GET: stores unless present, and returns what was there, atomically.
         let previous: Option<String> = tokio::time::timeout(
             self.timeout,
-            client.set(self.decision_key(transaction_id), json, Some(Expiration::PX(ttl)), Some(SetOptions::NX), true),
+            client.set(
+                self.decision_key(transaction_id),
+                json,
+                Some(Expiration::PX(ttl)),
+                Some(SetOptions::NX),
+                true,
+            ),
         )
         .await
         .map_err(|_| StoreError::Timeout)??;
@@ -165,7 +182,11 @@ impl RedisStore {
     /// not wait out a timeout to learn what the connection state already says.
     fn connected(&self) -> Result<&fred::clients::Client, StoreError> {
         let client = self.pool.next_connected();
-        if client.is_connected() { Ok(client) } else { Err(StoreError::Disconnected) }
+        if client.is_connected() {
+            Ok(client)
+        } else {
+            Err(StoreError::Disconnected)
+        }
     }
 
     fn decision_key(&self, transaction_id: &str) -> String {
@@ -181,7 +202,10 @@ fn parse_stats(reply: Value) -> Result<EntityStats, StoreError> {
     if items.len() != STATS_LEN {
         return Err(protocol("reply has the wrong length"));
     }
-    let n: Vec<i64> = items.iter().map(|v| v.as_i64().ok_or_else(|| protocol("non-integer"))).collect::<Result<_, _>>()?;
+    let n: Vec<i64> = items
+        .iter()
+        .map(|v| v.as_i64().ok_or_else(|| protocol("non-integer")))
+        .collect::<Result<_, _>>()?;
     let u = |i: usize| n[i].clamp(0, i64::from(u32::MAX)) as u32;
     Ok(EntityStats {
         counts: [u(0), u(1), u(2), u(3), u(4)],

@@ -26,10 +26,19 @@ fn settings(prefix: &str) -> Settings {
 
 async fn both_stores() -> Vec<(&'static str, VelocityStore)> {
     let s = settings(&format!("test-{}", uuid::Uuid::new_v4()));
-    let redis = RedisStore::connect(s.redis_url().expect("url"), &s.redis).await.expect("redis client");
-    assert_eq!(redis.state(), StoreState::Connected, "these tests need Redis at REDIS_URL");
+    let redis = RedisStore::connect(s.redis_url().expect("url"), &s.redis)
+        .await
+        .expect("redis client");
+    assert_eq!(
+        redis.state(),
+        StoreState::Connected,
+        "these tests need Redis at REDIS_URL"
+    );
     vec![
-        ("memory", VelocityStore::Memory(MemoryStore::new(StoreLimits::from(&s.redis)))),
+        (
+            "memory",
+            VelocityStore::Memory(MemoryStore::new(StoreLimits::from(&s.redis))),
+        ),
         ("redis", VelocityStore::Redis(redis)),
     ]
 }
@@ -54,7 +63,12 @@ async fn counts_include_the_current_transaction_and_respect_windows() {
         let mut last = None;
         for (i, off) in offsets.iter().enumerate() {
             let tx = format!("tx{i}");
-            last = Some(store.observe(&obs(&tx, T0 + off, "card-a", "cus-a", 1000)).await.expect(name));
+            last = Some(
+                store
+                    .observe(&obs(&tx, T0 + off, "card-a", "cus-a", 1000))
+                    .await
+                    .expect(name),
+            );
         }
         let card = last.expect("observed").snapshot.card.expect("card stats");
         assert_eq!(card.counts, [2, 3, 4, 4, 4], "{name}: 1m 1h 24h 7d 30d");
@@ -68,8 +82,14 @@ async fn counts_include_the_current_transaction_and_respect_windows() {
 async fn a_retried_transaction_id_changes_no_counter() {
     for (name, store) in both_stores().await {
         store.observe(&obs("a", T0, "card-r", "cus-r", 500)).await.expect(name);
-        let first = store.observe(&obs("b", T0 + 1, "card-r", "cus-r", 500)).await.expect(name);
-        let retry = store.observe(&obs("b", T0 + 50_000, "card-r", "cus-r", 500)).await.expect(name);
+        let first = store
+            .observe(&obs("b", T0 + 1, "card-r", "cus-r", 500))
+            .await
+            .expect(name);
+        let retry = store
+            .observe(&obs("b", T0 + 50_000, "card-r", "cus-r", 500))
+            .await
+            .expect(name);
         let (f, r) = (first.snapshot, retry.snapshot);
         assert_eq!(f.card.expect("card").counts, r.card.expect("card").counts, "{name}");
         assert_eq!(f.customer.counts, r.customer.counts, "{name}");
@@ -83,14 +103,25 @@ async fn distinct_links_are_counted_over_24_hours_and_capped() {
         let mut last = None;
         for i in 0..8 {
             let (tx, card) = (format!("t{i}"), format!("card-{i}"));
-            last = Some(store.observe(&obs(&tx, T0 + i, &card, "cus-many", 100)).await.expect(name));
+            last = Some(
+                store
+                    .observe(&obs(&tx, T0 + i, &card, "cus-many", 100))
+                    .await
+                    .expect(name),
+            );
         }
         let snap = last.expect("observed").snapshot;
         assert_eq!(snap.customer.linked_24h, 5, "{name}: 8 cards, capped at 5 per key");
         assert_eq!(snap.device.expect("device").linked_24h, 5, "{name}");
         assert_eq!(snap.card.expect("card").linked_24h, 1, "{name}: one customer per card");
-        let later = store.observe(&obs("late", T0 + DAY_MS + 10, "card-x", "cus-many", 1)).await.expect(name);
-        assert_eq!(later.snapshot.customer.linked_24h, 1, "{name}: yesterday's cards fell out");
+        let later = store
+            .observe(&obs("late", T0 + DAY_MS + 10, "card-x", "cus-many", 1))
+            .await
+            .expect(name);
+        assert_eq!(
+            later.snapshot.customer.linked_24h, 1,
+            "{name}: yesterday's cards fell out"
+        );
     }
 }
 
@@ -98,11 +129,24 @@ async fn distinct_links_are_counted_over_24_hours_and_capped() {
 async fn events_beyond_the_cap_and_the_30_day_horizon_are_dropped() {
     for (name, store) in both_stores().await {
         for i in 0..60 {
-            store.observe(&obs(&format!("c{i}"), T0 + i, "card-cap", "cus-cap", 1)).await.expect(name);
+            store
+                .observe(&obs(&format!("c{i}"), T0 + i, "card-cap", "cus-cap", 1))
+                .await
+                .expect(name);
         }
-        let o = store.observe(&obs("c60", T0 + 60, "card-cap", "cus-cap", 1)).await.expect(name);
-        assert_eq!(o.snapshot.card.expect("card").counts[4], 50, "{name}: counts saturate at the cap");
-        let month = store.observe(&obs("m", T0 + 31 * DAY_MS, "card-cap", "cus-cap", 1)).await.expect(name);
+        let o = store
+            .observe(&obs("c60", T0 + 60, "card-cap", "cus-cap", 1))
+            .await
+            .expect(name);
+        assert_eq!(
+            o.snapshot.card.expect("card").counts[4],
+            50,
+            "{name}: counts saturate at the cap"
+        );
+        let month = store
+            .observe(&obs("m", T0 + 31 * DAY_MS, "card-cap", "cus-cap", 1))
+            .await
+            .expect(name);
         assert_eq!(month.snapshot.card.expect("card").counts, [1, 1, 1, 1, 1], "{name}");
     }
 }
@@ -113,10 +157,21 @@ async fn unknown_amounts_count_but_do_not_sum() {
         let mut o = obs("u1", T0, "card-u", "cus-u", 0);
         o.amount_ref_minor = None;
         store.observe(&o).await.expect(name);
-        let snap = store.observe(&obs("u2", T0 + 1, "card-u", "cus-u", 700)).await.expect(name).snapshot;
+        let snap = store
+            .observe(&obs("u2", T0 + 1, "card-u", "cus-u", 700))
+            .await
+            .expect(name)
+            .snapshot;
         let card = snap.card.expect("card");
-        assert_eq!((card.counts[2], card.amount_sums[0], card.amount_n[0]), (2, 700, 1), "{name}");
-        assert!(snap.ip.expect("ip").amount_n == [0, 0, 0], "{name}: no sums kept per IP");
+        assert_eq!(
+            (card.counts[2], card.amount_sums[0], card.amount_n[0]),
+            (2, 700, 1),
+            "{name}"
+        );
+        assert!(
+            snap.ip.expect("ip").amount_n == [0, 0, 0],
+            "{name}: no sums kept per IP"
+        );
     }
 }
 
@@ -124,9 +179,19 @@ async fn unknown_amounts_count_but_do_not_sum() {
 async fn decisions_are_stored_once_and_returned_to_retries() {
     for (name, store) in both_stores().await {
         assert_eq!(store.get_decision("d1").await.expect(name), None);
-        assert_eq!(store.store_decision("d1", "{\"a\":1}").await.expect(name), None, "{name}");
-        assert_eq!(store.store_decision("d1", "{\"a\":2}").await.expect(name).as_deref(), Some("{\"a\":1}"));
-        assert_eq!(store.get_decision("d1").await.expect(name).as_deref(), Some("{\"a\":1}"));
+        assert_eq!(
+            store.store_decision("d1", "{\"a\":1}").await.expect(name),
+            None,
+            "{name}"
+        );
+        assert_eq!(
+            store.store_decision("d1", "{\"a\":2}").await.expect(name).as_deref(),
+            Some("{\"a\":1}")
+        );
+        assert_eq!(
+            store.get_decision("d1").await.expect(name).as_deref(),
+            Some("{\"a\":1}")
+        );
         let retry = store.observe(&obs("d1", T0, "card-d", "cus-d", 1)).await.expect(name);
         assert_eq!(retry.stored_decision.as_deref(), Some("{\"a\":1}"), "{name}");
     }
@@ -135,9 +200,42 @@ async fn decisions_are_stored_once_and_returned_to_retries() {
 #[tokio::test]
 async fn ids_with_braces_stay_in_their_own_keys() {
     for (name, store) in both_stores().await {
-        let a = store.observe(&obs("b1", T0, "x}y", "cus-{b", 1)).await.expect(name).snapshot;
-        let b = store.observe(&obs("b2", T0, "x", "cus-", 1)).await.expect(name).snapshot;
+        let a = store
+            .observe(&obs("b1", T0, "x}y", "cus-{b", 1))
+            .await
+            .expect(name)
+            .snapshot;
+        let b = store
+            .observe(&obs("b2", T0, "x", "cus-", 1))
+            .await
+            .expect(name)
+            .snapshot;
         assert_eq!(a.card.expect("card").counts[0], 1, "{name}");
         assert_eq!(b.card.expect("card").counts[0], 1, "{name}: no collision with x}}y");
+    }
+}
+
+#[tokio::test]
+async fn amount_sums_cover_whole_hours() {
+    for (name, store) in both_stores().await {
+        // T0 starts an hour. 24h-sum hours are T0's hour and the 23 before it.
+        let cases = [
+            ("h-25", T0 - 25 * 3_600_000 + 1, 100),
+            ("h-23", T0 - 23 * 3_600_000, 10),
+            ("h0", T0 + 59_000, 1),
+        ];
+        let mut last = None;
+        for (tx, at, amount) in cases {
+            last = Some(
+                store
+                    .observe(&obs(tx, at, "card-h", "cus-h", amount))
+                    .await
+                    .expect(name),
+            );
+        }
+        let card = last.expect("observed").snapshot.card.expect("card");
+        assert_eq!(card.amount_sums, [11, 111, 111], "{name}");
+        assert_eq!(card.amount_n, [2, 3, 3], "{name}");
+        assert_eq!(card.counts[2], 2, "{name}: counts stay exact to the millisecond");
     }
 }

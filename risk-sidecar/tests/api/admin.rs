@@ -14,8 +14,15 @@ async fn healthz_and_readyz_report_the_process_and_its_dependencies() {
         let body: Value = response.json().await.expect("json");
         assert_eq!(body["status"], "ready");
         assert_eq!(body["dependencies"]["policy"]["version"], "1");
-        assert!(body["dependencies"]["model"]["version"].as_str().is_some_and(|v| v.starts_with("fixture-")));
-        assert_eq!(body["dependencies"]["velocity_store"]["state"], store_state, "{backend:?}");
+        assert!(
+            body["dependencies"]["model"]["version"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("fixture-"))
+        );
+        assert_eq!(
+            body["dependencies"]["velocity_store"]["state"], store_state,
+            "{backend:?}"
+        );
     }
 }
 
@@ -40,14 +47,21 @@ async fn metrics_are_prometheus_text_labelled_by_route_pattern() {
 #[tokio::test]
 async fn shutdown_drains_in_flight_requests_and_refuses_new_ones() {
     let proxy = ChaosProxy::start(&redis_url()).await;
-    let app = Spawn::new(Backend::Redis).set("RISK__REDIS__URL", &proxy.url).start().await;
+    let app = Spawn::new(Backend::Redis)
+        .set("RISK__REDIS__URL", &proxy.url)
+        .start()
+        .await;
     app.decide_ok(&request(&tx(), "card-drain")).await;
     // A decision that will take ~300 ms inside the sidecar (budget and timeout are roomier).
     proxy.set_delay(Duration::from_millis(300));
     let in_flight = tokio::spawn({
         let (client, address) = (app.client.clone(), app.address.clone());
         async move {
-            client.post(format!("{address}/v1/decisions")).json(&request(&tx(), "card-drain")).send().await
+            client
+                .post(format!("{address}/v1/decisions"))
+                .json(&request(&tx(), "card-drain"))
+                .send()
+                .await
         }
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -57,8 +71,15 @@ async fn shutdown_drains_in_flight_requests_and_refuses_new_ones() {
     let response = in_flight.await.expect("joined").expect("in-flight request completed");
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("json");
-    assert_eq!(body["degraded"], serde_json::json!([]), "it finished its work, not cut short");
+    assert_eq!(
+        body["degraded"],
+        serde_json::json!([]),
+        "it finished its work, not cut short"
+    );
     stopping.await.expect("shutdown finished");
-    let refused = reqwest::Client::new().get(format!("{}/healthz", app.address)).send().await;
+    let refused = reqwest::Client::new()
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await;
     assert!(refused.is_err(), "no new requests after shutdown");
 }

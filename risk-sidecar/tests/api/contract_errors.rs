@@ -17,7 +17,11 @@ async fn bodies_that_are_not_json_objects_are_400_invalid_json() {
     let app = spawn_app(Backend::Redis).await;
     for body in ["{not json", "[1, 2]", "\"text\"", ""] {
         let (status, error) = error_of(app.post_raw(body, Some("application/json")).await).await;
-        assert_eq!((status, error["code"].as_str()), (400, Some("invalid_json")), "{body:?}");
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (400, Some("invalid_json")),
+            "{body:?}"
+        );
         assert_eq!(error["field"], Value::Null);
     }
 }
@@ -42,7 +46,11 @@ async fn other_media_types_are_415() {
     let body = request(&tx(), "card-mt").to_string();
     for ct in [Some("text/plain"), Some("application/x-www-form-urlencoded"), None] {
         let (status, error) = error_of(app.post_raw(body.clone(), ct).await).await;
-        assert_eq!((status, error["code"].as_str()), (415, Some("unsupported_media_type")), "{ct:?}");
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (415, Some("unsupported_media_type")),
+            "{ct:?}"
+        );
     }
     let ok = app.post_raw(body, Some("application/json; charset=utf-8")).await;
     assert_eq!(ok.status(), 200);
@@ -69,7 +77,11 @@ async fn rule_violations_are_422_with_the_dotted_field() {
         }
         target[parts[parts.len() - 1]] = value;
         let (status, error) = error_of(app.post_decision(&body).await).await;
-        assert_eq!((status, error["code"].as_str()), (422, Some("validation_failed")), "{field}");
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (422, Some("validation_failed")),
+            "{field}"
+        );
         assert_eq!(error["field"], field);
         assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
@@ -101,18 +113,29 @@ async fn a_caller_over_its_rate_is_429_with_retry_after() {
         .start()
         .await;
     let send = |client: &'static str| {
-        let req = app.client.post(format!("{}/v1/decisions", app.address)).header("x-client-id", client);
+        let req = app
+            .client
+            .post(format!("{}/v1/decisions", app.address))
+            .header("x-client-id", client);
         req.json(&request(&tx(), "card-429")).send()
     };
     assert_eq!(send("shop-a").await.expect("sent").status(), 200);
     assert_eq!(send("shop-a").await.expect("sent").status(), 200);
     let limited = send("shop-a").await.expect("sent");
     assert_eq!(limited.status(), 429);
-    let retry_after: u64 = limited.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
     assert!((1..=2).contains(&retry_after), "{retry_after}");
     let (_, error) = error_of(limited).await;
     assert_eq!(error["code"], "rate_limited");
-    assert_eq!(send("shop-b").await.expect("sent").status(), 200, "another caller is not limited");
+    assert_eq!(
+        send("shop-b").await.expect("sent").status(),
+        200,
+        "another caller is not limited"
+    );
     assert!(app.metrics().await.contains("risk_rate_limited_total"));
 }
 
@@ -120,7 +143,10 @@ async fn a_caller_over_its_rate_is_429_with_retry_after() {
 async fn without_a_policy_decisions_are_503_not_ready_until_one_appears() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("policy.yaml");
-    let app = Spawn::new(Backend::Redis).set("RISK__POLICY__PATH", path.display()).start().await;
+    let app = Spawn::new(Backend::Redis)
+        .set("RISK__POLICY__PATH", path.display())
+        .start()
+        .await;
 
     let response = app.post_decision(&request(&tx(), "card-503")).await;
     assert!(response.headers().contains_key("retry-after"));
@@ -129,7 +155,10 @@ async fn without_a_policy_decisions_are_503_not_ready_until_one_appears() {
     assert_eq!(app.get("/readyz").await.status(), 503);
 
     std::fs::write(&path, policy_text("7", "")).expect("write policy");
-    let ready = eventually(Duration::from_secs(5), || async { app.get("/readyz").await.status() == 200 }).await;
+    let ready = eventually(Duration::from_secs(5), || async {
+        app.get("/readyz").await.status() == 200
+    })
+    .await;
     assert!(ready, "the policy file was picked up");
     let body = app.decide_ok(&request(&tx(), "card-503")).await;
     assert_eq!(body["policy_version"], "7");
@@ -138,10 +167,15 @@ async fn without_a_policy_decisions_are_503_not_ready_until_one_appears() {
 #[tokio::test]
 async fn an_invalid_policy_update_keeps_the_current_policy_and_a_valid_one_replaces_it() {
     let (_dir, path) = policy_file("");
-    let app = Spawn::new(Backend::Memory).set("RISK__POLICY__PATH", path.display()).start().await;
+    let app = Spawn::new(Backend::Memory)
+        .set("RISK__POLICY__PATH", path.display())
+        .start()
+        .await;
     std::fs::write(&path, "version: '2'\nthresholds: {challenge: 0.5, block: 0.9}\nrules:\n  - {id: x, action: block, when: 'nope', code: HIGH_AMOUNT, message: m}\n").expect("write");
     let rejected = eventually(Duration::from_secs(5), || async {
-        app.metrics().await.contains("risk_policy_reloads_total{result=\"rejected\"}")
+        app.metrics()
+            .await
+            .contains("risk_policy_reloads_total{result=\"rejected\"}")
     })
     .await;
     assert!(rejected);

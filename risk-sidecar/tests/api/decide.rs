@@ -9,13 +9,25 @@ async fn a_valid_request_gets_a_decision_with_every_contract_field() {
         let t = tx();
         let body = app.decide_ok(&request(&t, &format!("card-{t}"))).await;
 
-        assert!(body["decision_id"].as_str().is_some_and(|id| id.starts_with("dec_") && id.len() == 30), "{body}");
+        assert!(
+            body["decision_id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("dec_") && id.len() == 30),
+            "{body}"
+        );
         assert_eq!(body["transaction_id"], t.as_str());
-        assert!(["allow", "challenge", "block"].contains(&body["decision"].as_str().unwrap_or("")), "{body}");
+        assert!(
+            ["allow", "challenge", "block"].contains(&body["decision"].as_str().unwrap_or("")),
+            "{body}"
+        );
         let score = body["score"].as_f64().expect("score");
         assert!((0.0..=1.0).contains(&score), "{body}");
         assert!(body["reasons"].is_array());
-        assert!(body["model_version"].as_str().is_some_and(|v| v.starts_with("fixture-")));
+        assert!(
+            body["model_version"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("fixture-"))
+        );
         assert_eq!(body["policy_version"], "1");
         assert_eq!(body["degraded"], json!([]), "{backend:?}");
         assert!(body["evaluated_in_us"].as_u64().is_some_and(|us| us > 0));
@@ -36,7 +48,9 @@ async fn a_burst_of_ten_on_one_card_within_a_minute_is_stopped_with_a_velocity_r
         let last = decisions.last().expect("ten decisions");
         assert_ne!(last["decision"], "allow", "{backend:?}: {last}");
         let reasons = last["reasons"].as_array().expect("reasons");
-        let velocity = reasons.iter().find(|r| r["source"] == "velocity" && r["code"] == "CARD_VELOCITY_1M");
+        let velocity = reasons
+            .iter()
+            .find(|r| r["source"] == "velocity" && r["code"] == "CARD_VELOCITY_1M");
         let message = velocity.and_then(|r| r["message"].as_str()).unwrap_or_default();
         assert_eq!(message, "card used 10 times in the last minute", "{backend:?}: {last}");
     }
@@ -46,7 +60,10 @@ async fn a_burst_of_ten_on_one_card_within_a_minute_is_stopped_with_a_velocity_r
 async fn a_retry_returns_the_same_decision_and_changes_no_counter() {
     for backend in BACKENDS {
         let (_dir, policy) = policy_file(SHOW_CARD_COUNT);
-        let app = Spawn::new(backend).set("RISK__POLICY__PATH", policy.display()).start().await;
+        let app = Spawn::new(backend)
+            .set("RISK__POLICY__PATH", policy.display())
+            .start()
+            .await;
         let card = format!("card-retry-{}", tx());
         let first_tx = tx();
         let first = app.decide_ok(&request(&first_tx, &card)).await;
@@ -59,14 +76,20 @@ async fn a_retry_returns_the_same_decision_and_changes_no_counter() {
         assert_eq!(retry, first, "the stored decision, byte for byte");
 
         let second = app.decide_ok(&request(&tx(), &card)).await;
-        assert_eq!(second["reasons"][0]["message"], "card used 2 times in the last minute", "{backend:?}");
+        assert_eq!(
+            second["reasons"][0]["message"], "card used 2 times in the last minute",
+            "{backend:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn windows_run_in_event_time() {
     let (_dir, policy) = policy_file(SHOW_CARD_COUNT);
-    let app = Spawn::new(Backend::Redis).set("RISK__POLICY__PATH", policy.display()).start().await;
+    let app = Spawn::new(Backend::Redis)
+        .set("RISK__POLICY__PATH", policy.display())
+        .start()
+        .await;
     let card = format!("card-time-{}", tx());
     let mut early = request(&tx(), &card);
     early["occurred_at"] = json!("2026-01-01T10:00:00Z");

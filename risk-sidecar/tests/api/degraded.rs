@@ -23,7 +23,10 @@ async fn redis_cut_mid_run_degrades_decisions_and_counting_resumes_when_it_retur
     // Arrange: two counted decisions.
     for n in 1..=2 {
         let body = app.decide_ok(&request(&tx(), &card)).await;
-        assert_eq!(body["reasons"][0]["message"], format!("card used {n} times in the last minute"));
+        assert_eq!(
+            body["reasons"][0]["message"],
+            format!("card used {n} times in the last minute")
+        );
     }
 
     // Act: Redis becomes unreachable. Wait until the sidecar has seen it: a command in
@@ -47,7 +50,10 @@ async fn redis_cut_mid_run_degrades_decisions_and_counting_resumes_when_it_retur
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 200, "degraded inputs still count as ready");
     let metrics = app.metrics().await;
-    assert!(metrics.contains("risk_degraded_decisions_total{input=\"velocity_unavailable\"}"), "{metrics}");
+    assert!(
+        metrics.contains("risk_degraded_decisions_total{input=\"velocity_unavailable\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("risk_redis_errors_total{op=\"observe\""));
     let stored = app.get("/v1/decisions/anything").await;
     assert_eq!(stored.status(), 503, "reading a stored decision needs the store");
@@ -63,7 +69,10 @@ async fn redis_cut_mid_run_degrades_decisions_and_counting_resumes_when_it_retur
     // Assert: the counts from before the outage are still there; the degraded one was not counted.
     let after = app.decide_ok(&request(&tx(), &card)).await;
     assert_eq!(after["degraded"], json!([]));
-    assert_eq!(after["reasons"][0]["message"], "card used 3 times in the last minute", "{after}");
+    assert_eq!(
+        after["reasons"][0]["message"], "card used 3 times in the last minute",
+        "{after}"
+    );
 }
 
 #[tokio::test]
@@ -79,8 +88,18 @@ async fn a_slow_redis_is_cut_off_at_the_budget() {
     proxy.set_delay(Duration::from_millis(400));
     let start = Instant::now();
     let body = app.decide_ok(&request(&tx(), "card-slow")).await;
-    assert!(start.elapsed() < Duration::from_millis(350), "the 50 ms budget held: {:?}", start.elapsed());
-    assert!(body["degraded"].as_array().expect("list").contains(&json!("velocity_unavailable")), "{body}");
+    assert!(
+        start.elapsed() < Duration::from_millis(350),
+        "the 50 ms budget held: {:?}",
+        start.elapsed()
+    );
+    assert!(
+        body["degraded"]
+            .as_array()
+            .expect("list")
+            .contains(&json!("velocity_unavailable")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -93,11 +112,19 @@ async fn the_sidecar_starts_degraded_when_redis_is_down_at_start() {
         .start()
         .await;
     let body = app.decide_ok(&request(&tx(), "card-start")).await;
-    assert!(body["degraded"].as_array().expect("list").contains(&json!("velocity_unavailable")));
+    assert!(
+        body["degraded"]
+            .as_array()
+            .expect("list")
+            .contains(&json!("velocity_unavailable"))
+    );
     proxy.restore();
     let resumed = eventually(Duration::from_secs(10), || async {
         app.decide_ok(&request(&tx(), "card-start")).await["degraded"] == json!([])
     })
     .await;
-    assert!(resumed, "connected once Redis answered, and the script was loaded on demand");
+    assert!(
+        resumed,
+        "connected once Redis answered, and the script was loaded on demand"
+    );
 }

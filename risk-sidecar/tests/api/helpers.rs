@@ -48,7 +48,12 @@ impl Spawn {
             ("RISK__REDIS__KEY_PREFIX", prefix),
             ("RISK__MODEL__DIR", repo_path("models/fixture").display().to_string()),
             ("RISK__MODEL__SESSIONS", "1".to_owned()),
-            ("RISK__POLICY__PATH", repo_path("risk-sidecar/configuration/policy.yaml").display().to_string()),
+            (
+                "RISK__POLICY__PATH",
+                repo_path("risk-sidecar/configuration/policy.yaml")
+                    .display()
+                    .to_string(),
+            ),
             ("RISK__POLICY__RELOAD_INTERVAL_MS", "50".to_owned()),
             // Tests check behaviour, not speed, on a shared 2-core machine: roomy budgets.
             ("RISK__DECISION__BUDGET_MS", "2000".to_owned()),
@@ -74,7 +79,11 @@ impl Spawn {
         let address = format!("http://127.0.0.1:{}", app.port());
         let shutdown = app.shutdown_handle();
         tokio::spawn(app.run_until_stopped());
-        TestApp { address, client: reqwest::Client::new(), shutdown }
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            shutdown,
+        }
     }
 }
 
@@ -104,7 +113,11 @@ static TX: AtomicU64 = AtomicU64::new(0);
 
 /// A unique transaction id.
 pub fn tx() -> String {
-    format!("tx-{}-{}", uuid::Uuid::new_v4().simple(), TX.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "tx-{}-{}",
+        uuid::Uuid::new_v4().simple(),
+        TX.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 pub fn request(tx: &str, card: &str) -> Value {
@@ -146,7 +159,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.address)).send().await.expect("request sent")
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn metrics(&self) -> String {
@@ -189,16 +206,25 @@ impl ChaosProxy {
         let delay = Arc::clone(&delay_ms);
         tokio::spawn(async move {
             loop {
-                let Ok((inbound, _)) = listener.accept().await else { return };
+                let Ok((inbound, _)) = listener.accept().await else {
+                    return;
+                };
                 if *cut_rx.borrow() {
                     drop(inbound);
                     continue;
                 }
-                let Ok(outbound) = TcpStream::connect(&upstream).await else { continue };
+                let Ok(outbound) = TcpStream::connect(&upstream).await else {
+                    continue;
+                };
                 tokio::spawn(pipe(inbound, outbound, cut_rx.clone(), Arc::clone(&delay)));
             }
         });
-        ChaosProxy { url, cut, delay_ms, _alive: Arc::new(AtomicBool::new(true)) }
+        ChaosProxy {
+            url,
+            cut,
+            delay_ms,
+            _alive: Arc::new(AtomicBool::new(true)),
+        }
     }
 
     pub fn cut(&self) {

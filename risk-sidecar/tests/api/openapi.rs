@@ -19,15 +19,29 @@ async fn every_documented_operation_is_served_and_every_route_is_documented() {
     let app = spawn_app(Backend::Memory).await;
     let paths = doc["paths"].as_object().expect("paths");
     let documented: BTreeSet<String> = paths.keys().cloned().collect();
-    let served: BTreeSet<String> =
-        ["/v1/decisions", "/v1/decisions/{transaction_id}", "/healthz", "/readyz", "/metrics"].map(String::from).into();
+    let served: BTreeSet<String> = [
+        "/v1/decisions",
+        "/v1/decisions/{transaction_id}",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ]
+    .map(String::from)
+    .into();
     assert_eq!(documented, served);
     for (path, ops) in paths {
         for method in ops.as_object().expect("operations").keys() {
             let url = format!("{}{}", app.address, path.replace("{transaction_id}", "x"));
-            let response = app.client.request(method.to_uppercase().parse().expect("method"), url).send().await;
+            let response = app
+                .client
+                .request(method.to_uppercase().parse().expect("method"), url)
+                .send()
+                .await;
             let status = response.expect("sent").status().as_u16();
-            assert!(status != 404 || path.contains('{'), "{method} {path} is documented but not served");
+            assert!(
+                status != 404 || path.contains('{'),
+                "{method} {path} is documented but not served"
+            );
             assert_ne!(status, 405, "{method} {path}");
         }
     }
@@ -36,13 +50,13 @@ async fn every_documented_operation_is_served_and_every_route_is_documented() {
 #[tokio::test]
 async fn documented_error_codes_match_the_server_and_the_example_matches_a_real_response() {
     let doc = document();
-    let codes: BTreeSet<String> = doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]
-        ["enum"]
-        .as_array()
-        .expect("error code enum")
-        .iter()
-        .map(|c| c.as_str().expect("string").to_owned())
-        .collect();
+    let codes: BTreeSet<String> =
+        doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
+            .as_array()
+            .expect("error code enum")
+            .iter()
+            .map(|c| c.as_str().expect("string").to_owned())
+            .collect();
     let expected: BTreeSet<String> = [
         "invalid_json",
         "payload_too_large",

@@ -8,12 +8,18 @@ use crate::helpers::*;
 
 fn sidecar() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_risk-sidecar"));
-    cmd.current_dir(repo_path("")).env("RISK__LOG__FORMAT", "json").env("RUST_LOG", "info");
+    cmd.current_dir(repo_path(""))
+        .env("RISK__LOG__FORMAT", "json")
+        .env("RUST_LOG", "info");
     cmd
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 #[test]
@@ -26,16 +32,25 @@ fn invalid_settings_exit_64_before_binding() {
         .expect("runs");
     assert_eq!(output.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("redis.command_timeout_ms"), "names the setting: {stderr}");
-    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(), "the port was never bound");
+    assert!(
+        stderr.contains("redis.command_timeout_ms"),
+        "names the setting: {stderr}"
+    );
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+        "the port was never bound"
+    );
 }
 
 #[test]
 fn a_model_for_another_feature_list_is_refused_at_start() {
     let dir = tempfile::tempdir().expect("dir");
     std::fs::copy(repo_path("models/fixture/model.onnx"), dir.path().join("model.onnx")).expect("copy");
-    std::fs::write(dir.path().join("model.json"), r#"{"version": "old", "feature_list_hash": "0000000000000000"}"#)
-        .expect("card");
+    std::fs::write(
+        dir.path().join("model.json"),
+        r#"{"version": "old", "feature_list_hash": "0000000000000000"}"#,
+    )
+    .expect("card");
     let output = sidecar()
         .env("RISK__SERVER__PORT", free_port().to_string())
         .env("RISK__MODEL__DIR", dir.path())
@@ -67,7 +82,10 @@ fn with_no_redis_it_runs_in_memory_and_sigterm_stops_it_cleanly() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(ready, "listening");
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(status.success());
     let exit = child.wait().expect("exits");
     assert_eq!(exit.code(), Some(0), "a clean exit after draining");

@@ -60,8 +60,17 @@ fn velocity_features_come_from_the_snapshot() {
         linked_24h: 2,
         already_counted: false,
     };
-    let customer = EntityStats { amount_sums: [0, 0, 9_200 + 4_000], amount_n: [0, 0, 3], ..EntityStats::default() };
-    let snap = VelocitySnapshot { card: Some(card), customer, ip: None, device: None };
+    let customer = EntityStats {
+        amount_sums: [0, 0, 9_200 + 4_000],
+        amount_n: [0, 0, 3],
+        ..EntityStats::default()
+    };
+    let snap = VelocitySnapshot {
+        card: Some(card),
+        customer,
+        ip: None,
+        device: None,
+    };
     let v = ctx().compute(&input(), Some(&snap));
     assert_eq!(get(&v, "card_count_1h"), 4.0);
     assert_eq!(get(&v, "card_distinct_customers_24h"), 2.0);
@@ -76,7 +85,11 @@ fn velocity_features_come_from_the_snapshot() {
 #[test]
 fn currencies_convert_with_their_exponent_and_unknown_ones_are_nan() {
     let c = ctx();
-    assert_eq!(c.to_reference_minor(10_000, *b"KRW"), Some(680), "10,000 won, exponent 0");
+    assert_eq!(
+        c.to_reference_minor(10_000, *b"KRW"),
+        Some(680),
+        "10,000 won, exponent 0"
+    );
     assert_eq!(c.to_reference_minor(100, *b"EUR"), Some(100));
     assert_eq!(c.to_reference_minor(100, *b"XTS"), None);
     let mut i = input();

@@ -37,38 +37,98 @@ fn a_valid_request_parses_into_domain_values() {
 
 #[test]
 fn each_rule_names_its_field() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutation)> = vec![
         ("transaction_id", Box::new(|v| v["transaction_id"] = json!("has space"))),
         ("transaction_id", Box::new(|v| v["transaction_id"] = json!(""))),
-        ("transaction_id", Box::new(|v| v["transaction_id"] = json!("x".repeat(129)))),
+        (
+            "transaction_id",
+            Box::new(|v| v["transaction_id"] = json!("x".repeat(129))),
+        ),
         ("transaction_id", Box::new(|v| v["transaction_id"] = json!(12))),
-        ("transaction_id", Box::new(|v| { v.as_object_mut().unwrap().remove("transaction_id"); })),
+        (
+            "transaction_id",
+            Box::new(|v| {
+                v.as_object_mut().expect("object").remove("transaction_id");
+            }),
+        ),
         ("occurred_at", Box::new(|v| v["occurred_at"] = json!("yesterday"))),
-        ("occurred_at", Box::new(|v| v["occurred_at"] = json!("2099-01-01T00:00:00Z"))),
-        ("amount.value_minor", Box::new(|v| v["amount"]["value_minor"] = json!(-1))),
-        ("amount.value_minor", Box::new(|v| v["amount"]["value_minor"] = json!(10_000_000_000_001i64))),
-        ("amount.value_minor", Box::new(|v| v["amount"]["value_minor"] = json!(1.5))),
-        ("amount.value_minor", Box::new(|v| { v["amount"].as_object_mut().unwrap().remove("value_minor"); })),
+        (
+            "occurred_at",
+            Box::new(|v| v["occurred_at"] = json!("2099-01-01T00:00:00Z")),
+        ),
+        (
+            "amount.value_minor",
+            Box::new(|v| v["amount"]["value_minor"] = json!(-1)),
+        ),
+        (
+            "amount.value_minor",
+            Box::new(|v| v["amount"]["value_minor"] = json!(10_000_000_000_001i64)),
+        ),
+        (
+            "amount.value_minor",
+            Box::new(|v| v["amount"]["value_minor"] = json!(1.5)),
+        ),
+        (
+            "amount.value_minor",
+            Box::new(|v| {
+                v["amount"].as_object_mut().expect("object").remove("value_minor");
+            }),
+        ),
         ("amount.currency", Box::new(|v| v["amount"]["currency"] = json!("eur"))),
-        ("amount", Box::new(|v| { v.as_object_mut().unwrap().remove("amount"); })),
+        (
+            "amount",
+            Box::new(|v| {
+                v.as_object_mut().expect("object").remove("amount");
+            }),
+        ),
         ("customer.id", Box::new(|v| v["customer"]["id"] = json!(""))),
         ("customer.email", Box::new(|v| v["customer"]["email"] = json!("a@b@c"))),
         ("customer.email", Box::new(|v| v["customer"]["email"] = json!("nobody"))),
-        ("customer.account_created_at", Box::new(|v| v["customer"]["account_created_at"] = json!("2024-13-01"))),
+        (
+            "customer.account_created_at",
+            Box::new(|v| v["customer"]["account_created_at"] = json!("2024-13-01")),
+        ),
         ("payment.method", Box::new(|v| v["payment"]["method"] = json!("crypto"))),
-        ("payment.card_fingerprint", Box::new(|v| { v["payment"].as_object_mut().unwrap().remove("card_fingerprint"); })),
+        (
+            "payment.card_fingerprint",
+            Box::new(|v| {
+                v["payment"].as_object_mut().expect("object").remove("card_fingerprint");
+            }),
+        ),
         ("payment.bin", Box::new(|v| v["payment"]["bin"] = json!("41111"))),
         ("payment.last4", Box::new(|v| v["payment"]["last4"] = json!("11a1"))),
-        ("payment.card_country", Box::new(|v| v["payment"]["card_country"] = json!("DEU"))),
+        (
+            "payment.card_country",
+            Box::new(|v| v["payment"]["card_country"] = json!("DEU")),
+        ),
         ("device.ip", Box::new(|v| v["device"]["ip"] = json!("300.1.1.1"))),
         ("device.id", Box::new(|v| v["device"]["id"] = json!(""))),
-        ("device.user_agent", Box::new(|v| v["device"]["user_agent"] = json!("u".repeat(513)))),
-        ("shipping.country", Box::new(|v| v["shipping"] = json!({"country": "de"}))),
+        (
+            "device.user_agent",
+            Box::new(|v| v["device"]["user_agent"] = json!("u".repeat(513))),
+        ),
+        (
+            "shipping.country",
+            Box::new(|v| v["shipping"] = json!({"country": "de"})),
+        ),
         ("billing.country", Box::new(|v| v["billing"] = json!({"country": "D"}))),
-        ("items", Box::new(|v| v["items"] = json!(vec![json!({"sku": "a", "quantity": 1, "unit_price_minor": 1}); 101]))),
+        (
+            "items",
+            Box::new(|v| v["items"] = json!(vec![json!({"sku": "a", "quantity": 1, "unit_price_minor": 1}); 101])),
+        ),
         ("items[1].quantity", Box::new(|v| v["items"][1]["quantity"] = json!(-2))),
         ("items[0].sku", Box::new(|v| v["items"][0]["sku"] = json!(""))),
-        ("metadata", Box::new(|v| v["metadata"] = json!((0..21).map(|i| (format!("k{i}"), json!("v"))).collect::<serde_json::Map<_, _>>()))),
+        (
+            "metadata",
+            Box::new(|v| {
+                v["metadata"] = json!(
+                    (0..21)
+                        .map(|i| (format!("k{i}"), json!("v")))
+                        .collect::<serde_json::Map<_, _>>()
+                )
+            }),
+        ),
         ("metadata.k", Box::new(|v| v["metadata"] = json!({"k": 1}))),
     ];
     for (expected, mutate) in cases {
@@ -81,7 +141,13 @@ fn each_rule_names_its_field() {
 #[test]
 fn bodies_that_are_not_objects_are_invalid_json() {
     for body in ["", "{", "[1]", "\"x\"", "null"] {
-        assert!(matches!(DecisionInput::parse(body.as_bytes(), NOW), Err(InputError::InvalidJson(_))), "{body}");
+        assert!(
+            matches!(
+                DecisionInput::parse(body.as_bytes(), NOW),
+                Err(InputError::InvalidJson(_))
+            ),
+            "{body}"
+        );
     }
 }
 
@@ -101,6 +167,14 @@ fn a_card_number_is_refused_before_anything_echoes_it() {
     let mut body = valid();
     body["payment"]["card_fingerprint"] = json!("4111111111111111");
     let err = parse(&body).expect_err("pan");
-    assert_eq!(err, InputError::Pan { field: "payment.card_fingerprint".into() });
-    assert!(!format!("{err} {err:?}").contains("4111"), "the error must not carry the number");
+    assert_eq!(
+        err,
+        InputError::Pan {
+            field: "payment.card_fingerprint".into()
+        }
+    );
+    assert!(
+        !format!("{err} {err:?}").contains("4111"),
+        "the error must not carry the number"
+    );
 }

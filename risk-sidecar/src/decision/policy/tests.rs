@@ -5,8 +5,10 @@ use shared::feature_index;
 const SHIPPED: &str = include_str!("../../../configuration/policy.yaml");
 
 fn policy(rules: &str) -> Policy {
-    Policy::from_yaml(&format!("version: \"t\"\nthresholds: {{challenge: 0.5, block: 0.9}}\nrules:\n{rules}"))
-        .expect("valid policy")
+    Policy::from_yaml(&format!(
+        "version: \"t\"\nthresholds: {{challenge: 0.5, block: 0.9}}\nrules:\n{rules}"
+    ))
+    .expect("valid policy")
 }
 
 fn features(pairs: &[(&str, f32)]) -> FeatureVector {
@@ -29,17 +31,41 @@ fn precedence_is_block_then_allow_then_challenge_then_score() {
     let p = policy(RULES);
     let cases = [
         // (features, score, expected decision, expected first reason)
-        (vec![("card_count_1m", 25.0), ("account_age_days", 999.0)], 0.0, Decision::Block, Some("CARD_VELOCITY_1M")),
-        (vec![("card_count_1m", 6.0), ("account_age_days", 999.0)], 0.95, Decision::Allow, Some("TRUSTED_CUSTOMER")),
-        (vec![("card_count_1m", 6.0)], 0.1, Decision::Challenge, Some("CARD_VELOCITY_1M")),
-        (vec![("card_count_1m", 6.0)], 0.95, Decision::Block, Some("MODEL_VERY_HIGH_RISK")),
+        (
+            vec![("card_count_1m", 25.0), ("account_age_days", 999.0)],
+            0.0,
+            Decision::Block,
+            Some("CARD_VELOCITY_1M"),
+        ),
+        (
+            vec![("card_count_1m", 6.0), ("account_age_days", 999.0)],
+            0.95,
+            Decision::Allow,
+            Some("TRUSTED_CUSTOMER"),
+        ),
+        (
+            vec![("card_count_1m", 6.0)],
+            0.1,
+            Decision::Challenge,
+            Some("CARD_VELOCITY_1M"),
+        ),
+        (
+            vec![("card_count_1m", 6.0)],
+            0.95,
+            Decision::Block,
+            Some("MODEL_VERY_HIGH_RISK"),
+        ),
         (vec![], 0.6, Decision::Challenge, Some("MODEL_HIGH_RISK")),
         (vec![], 0.49, Decision::Allow, None),
     ];
     for (pairs, score, decision, first) in cases {
         let verdict = p.decide(score, &features(&pairs), true);
         assert_eq!(verdict.decision, decision, "{pairs:?} at {score}");
-        assert_eq!(verdict.reasons.first().map(|r| r.code.as_str()), first, "{pairs:?} at {score}");
+        assert_eq!(
+            verdict.reasons.first().map(|r| r.code.as_str()),
+            first,
+            "{pairs:?} at {score}"
+        );
     }
 }
 
@@ -59,24 +85,55 @@ fn unknown_velocity_silences_velocity_rules_and_the_policy_decides_the_rest() {
     assert_eq!(verdict.decision, Decision::Challenge);
     assert_eq!(verdict.reasons[0].code, "VELOCITY_UNAVAILABLE_HIGH_AMOUNT");
     let low = features(&[("amount_ref", 20.0)]);
-    assert_eq!(p.decide(0.1, &low, false).decision, Decision::Allow, "fail open below the amount");
+    assert_eq!(
+        p.decide(0.1, &low, false).decision,
+        Decision::Allow,
+        "fail open below the amount"
+    );
 }
 
 #[test]
 fn bad_rules_are_refused_at_load_with_the_rule_named() {
     let cases = [
-        ("{id: x, action: block, when: 'nope >= 1.0', code: HIGH_AMOUNT, message: m}", "unknown variable nope"),
-        ("{id: x, action: block, when: 'amount_ref >=', code: HIGH_AMOUNT, message: m}", "does not compile"),
-        ("{id: x, action: block, when: 'amount_ref + 1.0', code: HIGH_AMOUNT, message: m}", "not a boolean"),
-        ("{id: x, action: block, when: 'amount_ref > \"a\"', code: HIGH_AMOUNT, message: m}", "fails to evaluate"),
-        ("{id: x, action: block, when: 'amount_ref >= 0 && 1 / 0 > 1', code: HIGH_AMOUNT, message: m}", "fails to evaluate"),
-        ("{id: x, action: block, when: 'true', code: MADE_UP, message: m}", "not a documented reason code"),
-        ("{id: x, action: block, when: 'true', code: HIGH_AMOUNT, message: '{nope}'}", "unknown feature nope"),
-        ("{id: x, action: maybe, when: 'true', code: HIGH_AMOUNT, message: m}", "unknown variant"),
+        (
+            "{id: x, action: block, when: 'nope >= 1.0', code: HIGH_AMOUNT, message: m}",
+            "unknown variable nope",
+        ),
+        (
+            "{id: x, action: block, when: 'amount_ref >=', code: HIGH_AMOUNT, message: m}",
+            "does not compile",
+        ),
+        (
+            "{id: x, action: block, when: 'amount_ref + 1.0', code: HIGH_AMOUNT, message: m}",
+            "not a boolean",
+        ),
+        (
+            "{id: x, action: block, when: 'amount_ref > \"a\"', code: HIGH_AMOUNT, message: m}",
+            "fails to evaluate",
+        ),
+        (
+            "{id: x, action: block, when: 'amount_ref >= 0 && 1 / 0 > 1', code: HIGH_AMOUNT, message: m}",
+            "fails to evaluate",
+        ),
+        (
+            "{id: x, action: block, when: 'true', code: MADE_UP, message: m}",
+            "not a documented reason code",
+        ),
+        (
+            "{id: x, action: block, when: 'true', code: HIGH_AMOUNT, message: '{nope}'}",
+            "unknown feature nope",
+        ),
+        (
+            "{id: x, action: maybe, when: 'true', code: HIGH_AMOUNT, message: m}",
+            "unknown variant",
+        ),
     ];
     for (rule, expected) in cases {
         let text = format!("version: '1'\nthresholds: {{challenge: 0.5, block: 0.9}}\nrules:\n  - {rule}");
-        let err = Policy::from_yaml(&text).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = Policy::from_yaml(&text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains(expected), "{rule}: got {err:?}");
     }
     let inverted = "version: '1'\nthresholds: {challenge: 0.9, block: 0.5}";
