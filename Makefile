@@ -22,7 +22,7 @@ run: redis ort ## Start the risk sidecar on 127.0.0.1:8081 against local Redis, 
 test: redis ort ## Every test: format, clippy, unit, property and integration tests (real Redis)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
-	cargo test --workspace --locked --no-fail-fast
+	cargo test --workspace --locked --no-fail-fast; status=$$?; scripts/purge-keys.sh 'test-*' 'bench-*'; exit $$status
 
 lint: ## Format check and clippy
 	cargo fmt --all -- --check

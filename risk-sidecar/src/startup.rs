@@ -19,7 +19,7 @@ use crate::decision::policy::Policy;
 use crate::limiter::CallerLimiter;
 use crate::model::OnnxModel;
 use crate::settings::Settings;
-use crate::store::{MemoryStore, RedisStore, StoreLimits, VelocityStore};
+use crate::store::{MemoryStore, StoreFactory, StoreLimits};
 
 /// The contract's body limit.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -94,20 +94,18 @@ impl Application {
         if policy.is_none() {
             tracing::warn!(path = %settings.policy.path.display(), "Policy file not found: not ready until it appears.");
         }
-        let store = match settings.redis_url() {
-            Some(url) => VelocityStore::Redis(
-                RedisStore::connect(url, &settings.redis)
-                    .await
-                    .map_err(|e| StartupError::Config(e.into()))?,
-            ),
+        let stores = match settings.redis_url() {
+            Some(url) => StoreFactory::Redis {
+                url: url.to_owned(),
+                settings: settings.redis.clone(),
+            },
             None => {
                 tracing::info!("No Redis configured: velocity counters live in memory, in this process only.");
-                VelocityStore::Memory(MemoryStore::new(StoreLimits::from(&settings.redis)))
+                StoreFactory::Memory(Arc::new(MemoryStore::new(StoreLimits::from(&settings.redis))))
             }
         };
         let features = FeatureContext::new(&settings.currency.rates, &settings.currency.reference);
         let service = Arc::new(DecisionService::new(
-            store,
             model,
             policy,
             features,
@@ -131,7 +129,13 @@ impl Application {
         let readiness_data = web::Data::from(Arc::clone(&readiness));
         let metrics_data = web::Data::new(metrics);
         let server = HttpServer::new(move || {
+            let stores = stores.clone();
             App::new()
+                // Built inside the worker, so a Redis client's tasks run on the worker's thread.
+                .data_factory(move || {
+                    let stores = stores.clone();
+                    async move { stores.make().await }
+                })
                 .wrap(from_fn(record_metrics))
                 .wrap(TracingLogger::default())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))

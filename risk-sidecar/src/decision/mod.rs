@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use shared::{Decision, DecisionResponse, Degraded};
+use shared::{DecisionResponse, Degraded};
 
 use self::features::FeatureContext;
 use self::input::DecisionInput;
@@ -20,14 +20,12 @@ use crate::model::OnnxModel;
 use crate::store::{Observation, StoreError, VelocityStore};
 
 /// A decision as the handler sends it: the JSON body (stored decisions are returned
-/// byte for byte) and the decision, for metrics.
+/// byte for byte, so a retry never re-serialises).
 pub struct Outcome {
     pub json: String,
-    pub decision: Option<Decision>,
 }
 
 pub struct DecisionService {
-    pub store: VelocityStore,
     pub model: ArcSwap<OnnxModel>,
     /// Empty until a policy file has loaded: decisions answer 503 `not_ready`.
     pub policy: ArcSwapOption<Policy>,
@@ -39,14 +37,12 @@ pub struct DecisionService {
 
 impl DecisionService {
     pub fn new(
-        store: VelocityStore,
         model: OnnxModel,
         policy: Option<Policy>,
         features: FeatureContext,
         budget: Duration,
     ) -> DecisionService {
         DecisionService {
-            store,
             model: ArcSwap::from_pointee(model),
             policy: ArcSwapOption::new(policy.map(Arc::new)),
             features,
@@ -55,7 +51,9 @@ impl DecisionService {
     }
 
     #[tracing::instrument(name = "Decide", skip_all)]
-    pub async fn decide(&self, input: &DecisionInput) -> Result<Outcome, ApiError> {
+    /// `store` is the calling worker's: each actix worker keeps its own Redis client so a
+    /// decision's IO never hops threads.
+    pub async fn decide(&self, store: &VelocityStore, input: &DecisionInput) -> Result<Outcome, ApiError> {
         let start = Instant::now();
         let policy = self.policy.load_full().ok_or(ApiError::NotReady)?;
         let amount_ref_minor = self.features.to_reference_minor(input.amount_minor, input.currency);
@@ -70,11 +68,11 @@ impl DecisionService {
         };
 
         let mut degraded = Vec::new();
-        let snapshot = match self.within(start, self.store.observe(&observation), "observe").await {
+        let snapshot = match self.within(start, store, store.observe(&observation), "observe").await {
             Ok(observed) => {
                 if let Some(json) = observed.stored_decision {
                     // A retry: the same decision, counted once (the store saw the id before).
-                    return Ok(Outcome { json, decision: None });
+                    return Ok(Outcome { json });
                 }
                 Some(observed.snapshot)
             }
@@ -107,34 +105,26 @@ impl DecisionService {
         let stored = self
             .within(
                 start,
-                self.store.store_decision(&input.transaction_id, &json),
+                store,
+                store.store_decision(&input.transaction_id, &json),
                 "store_decision",
             )
             .await;
         crate::metrics::decision(response.decision, start.elapsed());
         match stored {
-            Ok(None) => Ok(Outcome {
-                json,
-                decision: Some(response.decision),
-            }),
+            Ok(None) => Ok(Outcome { json }),
             // Lost a race with a concurrent retry: answer with the decision that was stored first.
-            Ok(Some(first)) => Ok(Outcome {
-                json: first,
-                decision: None,
-            }),
+            Ok(Some(first)) => Ok(Outcome { json: first }),
             Err(_) => {
                 response.degraded.push(Degraded::IdempotencyUnavailable);
                 let json = serde_json::to_string(&response).map_err(|e| ApiError::Internal(e.into()))?;
-                Ok(Outcome {
-                    json,
-                    decision: Some(response.decision),
-                })
+                Ok(Outcome { json })
             }
         }
     }
 
-    pub async fn get(&self, transaction_id: &str) -> Result<String, ApiError> {
-        match self.store.get_decision(transaction_id).await {
+    pub async fn get(&self, store: &VelocityStore, transaction_id: &str) -> Result<String, ApiError> {
+        match store.get_decision(transaction_id).await {
             Ok(Some(json)) => Ok(json),
             Ok(None) => Err(ApiError::NotFound("no decision for this transaction id")),
             Err(e) => {
@@ -149,6 +139,7 @@ impl DecisionService {
     async fn within<T>(
         &self,
         start: Instant,
+        store: &VelocityStore,
         call: impl Future<Output = Result<T, StoreError>>,
         op: &'static str,
     ) -> Result<T, StoreError> {
@@ -159,7 +150,7 @@ impl DecisionService {
             Err(_) => Err(StoreError::Timeout),
         };
         if op == "observe" {
-            crate::metrics::velocity_store(self.store.state().as_str(), call_start.elapsed());
+            crate::metrics::velocity_store(store.state().as_str(), call_start.elapsed());
         }
         if let Err(e) = &result {
             crate::metrics::store_error(op, e.as_label());

@@ -8,6 +8,7 @@ use crate::decision::DecisionService;
 use crate::decision::input::DecisionInput;
 use crate::error::ApiError;
 use crate::limiter::CallerLimiter;
+use crate::store::VelocityStore;
 
 /// Callers name themselves with this header; otherwise their address is their key.
 const CLIENT_ID_HEADER: &str = "x-client-id";
@@ -17,6 +18,7 @@ pub async fn decide(
     req: HttpRequest,
     body: Result<web::Bytes, actix_web::Error>,
     service: web::Data<DecisionService>,
+    store: web::Data<VelocityStore>,
     limiter: web::Data<CallerLimiter>,
 ) -> Result<HttpResponse, ApiError> {
     limiter.check(&caller(&req)).map_err(|retry_after_secs| {
@@ -31,7 +33,7 @@ pub async fn decide(
         _ => ApiError::InvalidJson("failed to read the request body".to_owned()),
     })?;
     let input = DecisionInput::parse(&body, now_ms())?;
-    let outcome = service.decide(&input).await?;
+    let outcome = service.decide(&store, &input).await?;
     Ok(HttpResponse::Ok().insert_header(ContentType::json()).body(outcome.json))
 }
 

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::decision::DecisionService;
 use crate::error::ApiError;
 use crate::startup::Readiness;
-use crate::store::StoreState;
+use crate::store::{StoreState, VelocityStore};
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
@@ -15,10 +15,14 @@ pub async fn healthz() -> HttpResponse {
 
 /// Ready once it can decide: a policy and a model are loaded and the process is not
 /// draining. A velocity store that is down degrades decisions but does not unready.
-pub async fn readyz(service: web::Data<DecisionService>, readiness: web::Data<Readiness>) -> HttpResponse {
+pub async fn readyz(
+    service: web::Data<DecisionService>,
+    store: web::Data<VelocityStore>,
+    readiness: web::Data<Readiness>,
+) -> HttpResponse {
     let policy = service.policy.load();
     let model = service.model.load();
-    let store = service.store.state();
+    let store = store.state();
     let draining = readiness.is_draining();
     let ready = policy.is_some() && !draining;
     let status = match (draining, ready) {

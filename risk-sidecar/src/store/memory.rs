@@ -115,11 +115,8 @@ impl Entity {
             let tx = o.transaction_id.to_owned();
             self.events.insert((ts, tx.clone()));
             self.times.insert(tx, ts);
-            // Events before ts - 30d go, then the oldest beyond the cap.
-            let horizon = ts - WINDOWS_MS[4];
-            while let Some(oldest) = self.events.first().filter(|(t, _)| *t < horizon).cloned() {
-                self.drop_event(&oldest);
-            }
+            // The oldest beyond the cap go; counts look at their window only, so events
+            // older than 30 days need no deleting of their own (as in velocity.lua).
             while self.events.len() > limits.max_events as usize {
                 let Some(oldest) = self.events.first().cloned() else {
                     break;
@@ -137,7 +134,6 @@ impl Entity {
             if let Some(member) = linked {
                 let seen = self.linked.entry(member.to_owned()).or_insert(ts);
                 *seen = (*seen).max(ts);
-                self.linked.retain(|_, t| *t >= ts - DAY_MS);
                 while self.linked.len() > limits.max_linked as usize {
                     let Some(oldest) = self
                         .linked

@@ -160,10 +160,29 @@ impl StoreState {
 }
 
 /// The store in use. An enum, not a trait object: two fixed implementations, no boxing
-/// of futures on the hot path.
+/// of futures on the hot path. A Redis store is one per actix worker (its connection
+/// tasks run on that worker's thread); the memory store is one per process, shared.
 pub enum VelocityStore {
     Redis(RedisStore),
-    Memory(MemoryStore),
+    Memory(std::sync::Arc<MemoryStore>),
+}
+
+/// Builds each worker's store.
+#[derive(Clone)]
+pub enum StoreFactory {
+    Redis { url: String, settings: RedisSettings },
+    Memory(std::sync::Arc<MemoryStore>),
+}
+
+impl StoreFactory {
+    pub async fn make(&self) -> Result<VelocityStore, StoreError> {
+        match self {
+            StoreFactory::Redis { url, settings } => {
+                Ok(VelocityStore::Redis(RedisStore::connect(url, settings).await?))
+            }
+            StoreFactory::Memory(m) => Ok(VelocityStore::Memory(std::sync::Arc::clone(m))),
+        }
+    }
 }
 
 // === impl VelocityStore ===

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use fred::clients::Pool;
 use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
-use fred::prelude::{Builder, Config, Expiration, ReconnectPolicy, SetOptions};
+use fred::prelude::{Builder, Config, Expiration, ReconnectPolicy, SetOptions, TcpConfig};
 use fred::types::{ClusterHash, CustomCommand, Value};
 
 use super::{EntityKind, EntityStats, KEY_TTL_MS, Observation, Observed, StoreError, StoreLimits, StoreState};
@@ -16,6 +16,8 @@ const STATS_LEN: usize = 14;
 
 pub struct RedisStore {
     pool: Pool,
+    /// Redis Cluster: one script call per entity, each in its own slot.
+    clustered: bool,
     prefix: String,
     script_sha: String,
     limits: StoreLimits,
@@ -37,6 +39,11 @@ impl RedisStore {
                 c.internal_command_timeout = settings.connect_timeout();
                 // A decision has a budget: never resend into a second attempt.
                 c.max_command_attempts = 1;
+                // fred leaves Nagle on; a pipeline is several small writes.
+                c.tcp = TcpConfig {
+                    nodelay: Some(true),
+                    ..TcpConfig::default()
+                };
             })
             .with_performance_config(|p| {
                 // fred's default is no timeout at all.
@@ -49,18 +56,24 @@ impl RedisStore {
         let _tasks = pool.connect();
         let store = RedisStore {
             pool,
+            clustered: url.starts_with("redis-cluster://"),
             prefix: settings.key_prefix.clone(),
             // Known without asking Redis; a server that lacks it answers NOSCRIPT and gets it.
             script_sha: fred::util::sha1_hash(VELOCITY_LUA),
             limits: StoreLimits::from(settings),
             timeout: settings.command_timeout(),
         };
-        match tokio::time::timeout(settings.connect_timeout(), store.pool.wait_for_connect()).await {
-            Ok(Ok(())) => {
-                let _: String = store.pool.next().script_load(VELOCITY_LUA).await?;
-                tracing::info!("Connected to Redis.");
-            }
-            _ => tracing::warn!("Redis is not reachable; deciding without velocity until it is."),
+        // Wait on the observable state: fred's connect notification can fire before the
+        // client reports itself connected, and a worker must not serve before that.
+        let deadline = tokio::time::Instant::now() + settings.connect_timeout();
+        while store.state() != StoreState::Connected && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if store.state() == StoreState::Connected {
+            let _: String = store.pool.next().script_load(VELOCITY_LUA).await?;
+            tracing::info!("Connected to Redis.");
+        } else {
+            tracing::warn!("Redis is not reachable; deciding without velocity until it is.");
         }
         Ok(store)
     }
@@ -84,34 +97,43 @@ impl RedisStore {
         let client = self.connected()?;
         let pipeline = client.pipeline();
         let () = pipeline.get(self.decision_key(o.transaction_id)).await?;
+        let entities: Vec<_> = o.entities().collect();
+        // A cluster needs each entity's keys in their own call (one slot each); a single
+        // Redis takes the whole decision in one.
+        let per_call = if self.clustered { 1 } else { entities.len() };
         let amount = o.amount_ref_minor.map(|a| a.to_string()).unwrap_or_default();
-        let mut kinds = Vec::with_capacity(4);
-        for (kind, id, linked) in o.entities() {
-            let base = format!("{}:{}:{{{id}}}", self.prefix, kind.as_str());
-            // fred's pipeline has no evalsha, so EVALSHA goes as a custom command, routed
-            // in a cluster by its first key (argument 2, after the sha and the key count).
-            let args: Vec<Value> = vec![
-                self.script_sha.as_str().into(),
-                3i64.into(),
-                format!("{base}:ev").into(),
-                format!("{base}:am").into(),
-                format!("{base}:ln").into(),
+        for group in entities.chunks(per_call) {
+            let mut args: Vec<Value> = Vec::with_capacity(2 + 5 * group.len() + 6);
+            args.push(self.script_sha.as_str().into());
+            args.push((3 * group.len() as i64).into());
+            for (kind, id, _) in group {
+                let base = format!("{}:{}:{{{id}}}", self.prefix, kind.as_str());
+                args.extend([
+                    format!("{base}:ev").into(),
+                    format!("{base}:am").into(),
+                    format!("{base}:ln").into(),
+                ]);
+            }
+            args.extend([
                 o.transaction_id.into(),
                 o.at_ms.into(),
                 amount.as_str().into(),
-                linked.unwrap_or("").into(),
                 i64::from(self.limits.max_events).into(),
                 i64::from(self.limits.max_linked).into(),
                 KEY_TTL_MS.into(),
-                if kind.wants_sums() { "1" } else { "0" }.into(),
-            ];
+            ]);
+            for (kind, _, linked) in group {
+                args.push(linked.unwrap_or("").into());
+                args.push(if kind.wants_sums() { "1" } else { "0" }.into());
+            }
+            // fred's pipeline has no evalsha, so EVALSHA goes as a custom command, routed
+            // in a cluster by its first key (argument 2, after the sha and the key count).
             let () = pipeline
                 .custom(
                     CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false),
                     args,
                 )
                 .await?;
-            kinds.push(kind);
         }
         let replies: Vec<Value> = tokio::time::timeout(self.timeout, pipeline.all())
             .await
@@ -124,12 +146,25 @@ impl RedisStore {
                     .ok_or_else(|| StoreError::Protocol("decision is not a string".into()))?,
             ),
         };
+        let mut stats = Vec::with_capacity(entities.len());
+        for reply in replies {
+            let Value::Array(items) = reply else {
+                return Err(StoreError::Protocol("velocity script reply is not an array".into()));
+            };
+            for chunk in items.chunks(STATS_LEN) {
+                stats.push(parse_stats(chunk)?);
+            }
+        }
+        if stats.len() != entities.len() {
+            return Err(StoreError::Protocol(
+                "velocity script reply has the wrong length".into(),
+            ));
+        }
         let mut observed = Observed {
             stored_decision,
             ..Observed::default()
         };
-        for (kind, reply) in kinds.into_iter().zip(replies) {
-            let stats = parse_stats(reply)?;
+        for ((kind, _, _), stats) in entities.iter().zip(stats) {
             let s = &mut observed.snapshot;
             match kind {
                 EntityKind::Card => s.card = Some(stats),
@@ -171,7 +206,7 @@ impl RedisStore {
     }
 
     pub fn state(&self) -> StoreState {
-        if self.pool.clients().iter().any(|c| c.is_connected()) {
+        if self.pool.clients().iter().all(|c| c.is_connected()) {
             StoreState::Connected
         } else {
             StoreState::Disconnected
@@ -194,18 +229,15 @@ impl RedisStore {
     }
 }
 
-fn parse_stats(reply: Value) -> Result<EntityStats, StoreError> {
+fn parse_stats(items: &[Value]) -> Result<EntityStats, StoreError> {
     let protocol = |what: &str| StoreError::Protocol(format!("velocity script: {what}"));
-    let Value::Array(items) = reply else {
-        return Err(protocol("reply is not an array"));
-    };
     if items.len() != STATS_LEN {
         return Err(protocol("reply has the wrong length"));
     }
-    let n: Vec<i64> = items
-        .iter()
-        .map(|v| v.as_i64().ok_or_else(|| protocol("non-integer")))
-        .collect::<Result<_, _>>()?;
+    let mut n = [0i64; STATS_LEN];
+    for (slot, v) in n.iter_mut().zip(items) {
+        *slot = v.as_i64().ok_or_else(|| protocol("non-integer"))?;
+    }
     let u = |i: usize| n[i].clamp(0, i64::from(u32::MAX)) as u32;
     Ok(EntityStats {
         counts: [u(0), u(1), u(2), u(3), u(4)],

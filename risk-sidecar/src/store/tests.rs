@@ -37,7 +37,7 @@ async fn both_stores() -> Vec<(&'static str, VelocityStore)> {
     vec![
         (
             "memory",
-            VelocityStore::Memory(MemoryStore::new(StoreLimits::from(&s.redis))),
+            VelocityStore::Memory(std::sync::Arc::new(MemoryStore::new(StoreLimits::from(&s.redis)))),
         ),
         ("redis", VelocityStore::Redis(redis)),
     ]

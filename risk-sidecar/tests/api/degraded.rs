@@ -19,10 +19,10 @@ async fn redis_cut_mid_run_degrades_decisions_and_counting_resumes_when_it_retur
         .start()
         .await;
     let card = format!("card-chaos-{}", tx());
-
     // Arrange: two counted decisions.
     for n in 1..=2 {
         let body = app.decide_ok(&request(&tx(), &card)).await;
+
         assert_eq!(
             body["reasons"][0]["message"],
             format!("card used {n} times in the last minute")

@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use risk_sidecar::settings::Settings;
@@ -193,38 +193,42 @@ pub struct ChaosProxy {
     pub url: String,
     cut: watch::Sender<bool>,
     delay_ms: Arc<AtomicU64>,
-    _alive: Arc<AtomicBool>,
 }
 
 impl ChaosProxy {
+    /// Runs on a thread and runtime of its own, like a separate process: actix's `run()`
+    /// blocks the test's thread while workers connect through the proxy.
     pub async fn start(upstream: &str) -> ChaosProxy {
         let upstream = upstream.trim_start_matches("redis://").trim_end_matches('/').to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-        let url = format!("redis://{}", listener.local_addr().expect("addr"));
         let (cut, cut_rx) = watch::channel(false);
         let delay_ms = Arc::new(AtomicU64::new(0));
         let delay = Arc::clone(&delay_ms);
-        tokio::spawn(async move {
-            loop {
-                let Ok((inbound, _)) = listener.accept().await else {
-                    return;
-                };
-                if *cut_rx.borrow() {
-                    drop(inbound);
-                    continue;
+        let (url_tx, url_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("proxy runtime");
+            rt.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+                let _ = url_tx.send(format!("redis://{}", listener.local_addr().expect("addr")));
+                loop {
+                    let Ok((inbound, _)) = listener.accept().await else {
+                        return;
+                    };
+                    if *cut_rx.borrow() {
+                        drop(inbound);
+                        continue;
+                    }
+                    let Ok(outbound) = TcpStream::connect(&upstream).await else {
+                        continue;
+                    };
+                    tokio::spawn(pipe(inbound, outbound, cut_rx.clone(), Arc::clone(&delay)));
                 }
-                let Ok(outbound) = TcpStream::connect(&upstream).await else {
-                    continue;
-                };
-                tokio::spawn(pipe(inbound, outbound, cut_rx.clone(), Arc::clone(&delay)));
-            }
+            });
         });
-        ChaosProxy {
-            url,
-            cut,
-            delay_ms,
-            _alive: Arc::new(AtomicBool::new(true)),
-        }
+        let url = url_rx.recv().expect("proxy started");
+        ChaosProxy { url, cut, delay_ms }
     }
 
     pub fn cut(&self) {
