@@ -50,7 +50,6 @@ pub struct Application {
     port: u16,
     server: Server,
     readiness: Arc<Readiness>,
-    pub service: Arc<DecisionService>,
 }
 
 /// Stops the server gracefully: readiness first, then no new connections, then
@@ -157,7 +156,6 @@ impl Application {
             port,
             server,
             readiness,
-            service,
         })
     }
 
