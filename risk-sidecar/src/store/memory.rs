@@ -10,10 +10,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use parking_lot::Mutex;
 
 use super::{
-    DAY_MS, EntityKind, EntityStats, KEY_TTL_MS, Observation, Observed, StoreLimits, VelocitySnapshot, WINDOWS_MS,
+    DAY_MS, EntityKind, EntityStats, HOUR_MS, KEY_TTL_MS, Observation, Observed, StoreLimits, VelocitySnapshot,
+    WINDOWS_MS,
 };
 
-const HOUR_MS: i64 = 3_600_000;
 /// The sum windows in whole hours: 24h, 7d, 30d.
 const SUM_HOURS: [i64; 3] = [24, 168, 720];
 

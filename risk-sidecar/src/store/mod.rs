@@ -11,7 +11,8 @@ pub use redis::RedisStore;
 
 use crate::settings::RedisSettings;
 
-pub const DAY_MS: i64 = 86_400_000;
+pub const HOUR_MS: i64 = 3_600_000;
+pub const DAY_MS: i64 = 24 * HOUR_MS;
 /// The count windows, shortest first: 1 minute, 1 hour, 24 hours, 7 days, 30 days.
 pub const WINDOWS_MS: [i64; 5] = [60_000, 3_600_000, DAY_MS, 7 * DAY_MS, 30 * DAY_MS];
 /// Keys outlive the longest window by a day, so a quiet entity still expires.

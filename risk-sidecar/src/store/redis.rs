@@ -8,7 +8,10 @@ use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
 use fred::prelude::{Builder, Config, Expiration, ReconnectPolicy, SetOptions, TcpConfig};
 use fred::types::{ClusterHash, CustomCommand, Value};
 
-use super::{EntityKind, EntityStats, KEY_TTL_MS, Observation, Observed, StoreError, StoreLimits, StoreState};
+use super::{
+    EntityKind, EntityStats, HOUR_MS, KEY_TTL_MS, Observation, Observed, StoreError, StoreLimits, StoreState,
+    WINDOWS_MS,
+};
 use crate::settings::RedisSettings;
 
 const VELOCITY_LUA: &str = include_str!("velocity.lua");
@@ -101,7 +104,7 @@ impl RedisStore {
         // A cluster needs each entity's keys in their own call (one slot each); a single
         // Redis takes the whole decision in one.
         let per_call = if self.clustered { 1 } else { entities.len() };
-        let amount = o.amount_ref_minor.map(|a| a.to_string()).unwrap_or_default();
+        let common = script_args(o, &self.limits);
         for group in entities.chunks(per_call) {
             let mut args: Vec<Value> = Vec::with_capacity(2 + 5 * group.len() + 6);
             args.push(self.script_sha.as_str().into());
@@ -114,14 +117,7 @@ impl RedisStore {
                     format!("{base}:ln").into(),
                 ]);
             }
-            args.extend([
-                o.transaction_id.into(),
-                o.at_ms.into(),
-                amount.as_str().into(),
-                i64::from(self.limits.max_events).into(),
-                i64::from(self.limits.max_linked).into(),
-                KEY_TTL_MS.into(),
-            ]);
+            args.extend(common.iter().cloned());
             for (kind, _, linked) in group {
                 args.push(linked.unwrap_or("").into());
                 args.push(if kind.wants_sums() { "1" } else { "0" }.into());
@@ -227,6 +223,27 @@ impl RedisStore {
     fn decision_key(&self, transaction_id: &str) -> String {
         format!("{}:dec:{{{transaction_id}}}", self.prefix)
     }
+}
+
+/// The script's ARGV[1..=14], numbers formatted here once (see velocity.lua's header).
+fn script_args(o: &Observation<'_>, limits: &StoreLimits) -> Vec<Value> {
+    let ts = o.at_ms;
+    let hour = ts.div_euclid(HOUR_MS);
+    let mut args: Vec<Value> = vec![
+        o.transaction_id.into(),
+        ts.to_string().into(),
+        o.amount_ref_minor.map(|a| a.to_string()).unwrap_or_default().into(),
+        format!("-{}", i64::from(limits.max_events) + 1).into(),
+        format!("-{}", i64::from(limits.max_linked) + 1).into(),
+        KEY_TTL_MS.to_string().into(),
+    ];
+    args.extend(WINDOWS_MS.iter().map(|w| Value::from(format!("({}", ts - w))));
+    args.extend([
+        format!("s{hour}").into(),
+        format!("n{hour}").into(),
+        hour.to_string().into(),
+    ]);
+    args
 }
 
 fn parse_stats(items: &[Value]) -> Result<EntityStats, StoreError> {
