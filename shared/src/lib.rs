@@ -6,6 +6,7 @@
 pub mod decision;
 pub mod error;
 pub mod features;
+pub mod history;
 pub mod reason;
 
 pub use decision::{
@@ -14,4 +15,5 @@ pub use decision::{
 };
 pub use error::{ApiErrorBody, ApiErrorDetail};
 pub use features::{FEATURE_LIST_HASH, FEATURE_NAMES, N_FEATURES, feature_index};
+pub use history::{HistoryRecord, Label};
 pub use reason::{ReasonCode, ReasonSource};

@@ -1,0 +1,109 @@
+//! The simulator's parameters (`simulator/params.yaml` documents each one).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    pub start: String,
+    pub weeks: u32,
+    pub customers: CustomerParams,
+    pub categories: Vec<Category>,
+    pub rhythm: Rhythm,
+    pub fraud: FraudParams,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerParams {
+    pub initial: u32,
+    pub new_per_day: f64,
+    pub countries: BTreeMap<String, f64>,
+    pub cards: [u32; 2],
+    pub devices: [u32; 2],
+    pub purchases_per_week: f64,
+    pub account_age_days: [u32; 2],
+    pub ship_abroad_share: f64,
+    pub new_device_share: f64,
+    pub email_domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    pub name: String,
+    pub weight: f64,
+    pub median_minor: f64,
+    pub sigma: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rhythm {
+    pub hour_weights: [f64; 24],
+    pub weekend_factor: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FraudParams {
+    pub card_testing: CardTesting,
+    pub stolen_card_spree: Spree,
+    pub account_takeover: Spree,
+    pub bin_attack: BinAttack,
+    pub bust_out: BustOut,
+    pub look_alike_share: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardTesting {
+    pub campaigns_per_week: f64,
+    pub cards: [u32; 2],
+    pub minutes: [u32; 2],
+    pub amount_minor: [i64; 2],
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spree {
+    pub campaigns_per_week: f64,
+    pub purchases: [u32; 2],
+    pub hours: [u32; 2],
+    pub amount_median_minor: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BinAttack {
+    pub campaigns_per_week: f64,
+    pub attempts: [u32; 2],
+    pub minutes: [u32; 2],
+    pub amount_minor: [i64; 2],
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BustOut {
+    pub campaigns_per_week: f64,
+    pub warmup_purchases: [u32; 2],
+    pub warmup_days: [u32; 2],
+    pub burst: [u32; 2],
+    pub amount_median_minor: f64,
+}
+
+impl Params {
+    pub fn from_yaml(text: &str) -> anyhow::Result<Params> {
+        let params: Params = serde_yaml::from_str(text)?;
+        anyhow::ensure!(params.weeks > 0, "weeks must be at least 1");
+        anyhow::ensure!(!params.customers.countries.is_empty(), "customers.countries is empty");
+        anyhow::ensure!(!params.categories.is_empty(), "categories is empty");
+        anyhow::ensure!(
+            !params.customers.email_domains.is_empty(),
+            "customers.email_domains is empty"
+        );
+        Ok(params)
+    }
+}
