@@ -5,6 +5,7 @@ pub mod error;
 pub mod limiter;
 pub mod metrics;
 pub mod model;
+pub mod replay;
 pub mod routes;
 pub mod settings;
 pub mod startup;

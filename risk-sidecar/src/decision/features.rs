@@ -8,7 +8,7 @@ use shared::{N_FEATURES, PaymentMethod};
 
 use super::input::DecisionInput;
 use crate::settings::CurrencyRate;
-use crate::store::{EntityStats, VelocitySnapshot};
+use crate::store::{EntityStats, Observation, VelocitySnapshot};
 
 const DISPOSABLE_DOMAINS: &str = include_str!("../../data/disposable_domains.txt");
 const MS_PER_DAY: f64 = 86_400_000.0;
@@ -57,6 +57,20 @@ impl FeatureContext {
 
     fn to_major(&self, reference_minor: i64) -> f64 {
         reference_minor as f64 / 10f64.powi(i32::from(self.reference_exponent))
+    }
+
+    /// What the velocity counters see of a request. Serving and replay both call this,
+    /// so training features are counted exactly as live ones.
+    pub fn observation<'a>(&self, input: &'a DecisionInput) -> Observation<'a> {
+        Observation {
+            transaction_id: &input.transaction_id,
+            at_ms: input.occurred_at_ms,
+            amount_ref_minor: self.to_reference_minor(input.amount_minor, input.currency),
+            card: input.card_fingerprint.as_deref(),
+            customer: &input.customer_id,
+            ip: input.ip_key.as_deref(),
+            device: input.device_id.as_deref(),
+        }
     }
 
     /// The domain or any parent of it is on the shipped list.

@@ -17,7 +17,7 @@ use self::input::DecisionInput;
 use self::policy::Policy;
 use crate::error::ApiError;
 use crate::model::OnnxModel;
-use crate::store::{Observation, StoreError, VelocityStore};
+use crate::store::{StoreError, VelocityStore};
 
 /// A decision as the handler sends it: the JSON body (stored decisions are returned
 /// byte for byte, so a retry never re-serialises).
@@ -56,16 +56,7 @@ impl DecisionService {
     pub async fn decide(&self, store: &VelocityStore, input: &DecisionInput) -> Result<Outcome, ApiError> {
         let start = Instant::now();
         let policy = self.policy.load_full().ok_or(ApiError::NotReady)?;
-        let amount_ref_minor = self.features.to_reference_minor(input.amount_minor, input.currency);
-        let observation = Observation {
-            transaction_id: &input.transaction_id,
-            at_ms: input.occurred_at_ms,
-            amount_ref_minor,
-            card: input.card_fingerprint.as_deref(),
-            customer: &input.customer_id,
-            ip: input.ip_key.as_deref(),
-            device: input.device_id.as_deref(),
-        };
+        let observation = self.features.observation(input);
 
         let mut degraded = Vec::new();
         let snapshot = match self.within(start, store, store.observe(&observation), "observe").await {
