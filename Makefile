@@ -9,7 +9,7 @@ LOAD_VENV := .venv-loadtest
 export ORT_DYLIB_PATH := $(CURDIR)/$(ORT_LIB)
 export REDIS_URL ?= redis://127.0.0.1:6379
 
-.PHONY: help run test lint fmt build bench loadtest model-fixture ort redis clean
+.PHONY: help run test lint fmt build bench loadtest train simulate model-fixture ort redis clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +40,23 @@ bench: redis ort loadtest-tools ## Criterion micro-benchmarks and the HTTP load 
 loadtest: redis ort loadtest-tools ## k6 capacity test against a sidecar started for it (loadtest/decisions.js)
 	scripts/loadtest.sh
 
+HISTORY ?=
+OUT ?= models/lgbm
+SEED ?= 42
+train: ort ## Train the model: simulated history (or HISTORY=file.jsonl), replay, LightGBM, ONNX, card, ml/REPORT.md -> OUT
+	scripts/ensure-python-venv.sh $(ML_VENV) ml/requirements.txt
+	cargo build --release --locked -p simulator -p risk-sidecar
+	@mkdir -p build
+	@if [ -z "$(HISTORY)" ]; then ./target/release/simulator --seed $(SEED) --out build/history.jsonl; fi
+	./target/release/risk-replay --history $(if $(HISTORY),$(HISTORY),build/history.jsonl) --out build/features.csv
+	$(ML_VENV)/bin/python ml/train.py --table build/features.csv --history $(if $(HISTORY),$(HISTORY),build/history.jsonl) \
+	  --out $(OUT) --report $(if $(HISTORY),$(OUT)/REPORT.md,ml/REPORT.md)
+
+simulate: ## Write a simulated history: build/history.jsonl (SEED=42)
+	cargo build --release --locked -p simulator
+	@mkdir -p build
+	./target/release/simulator --seed $(SEED) --out build/history.jsonl
+
 model-fixture: ## Regenerate the fixture model in models/fixture (LightGBM on synthetic rows)
 	scripts/ensure-python-venv.sh $(ML_VENV) ml/requirements.txt
 	$(ML_VENV)/bin/python ml/make_fixture_model.py --out models/fixture
@@ -59,4 +76,4 @@ loadtest-tools:
 
 clean: ## Remove build output and downloaded tools
 	cargo clean
-	rm -rf .tools $(ML_VENV) $(LOAD_VENV) bench-results
+	rm -rf .tools $(ML_VENV) $(LOAD_VENV) bench-results build

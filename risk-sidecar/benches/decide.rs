@@ -79,7 +79,7 @@ fn hot_path(c: &mut Criterion) {
         b.iter(|| ctx.compute(black_box(&input), Some(&snapshot)))
     });
     c.bench_function("policy/decide_shipped_rules", |b| {
-        b.iter(|| policy.decide(0.3, black_box(&features), true))
+        b.iter(|| policy.decide(0.3, black_box(&features), true, None))
     });
     c.bench_function("model/inference_one_row", |b| {
         b.iter(|| model.score(black_box(&features)))

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use shared::N_FEATURES;
 
 use crate::decision::features::FeatureVector;
+use crate::decision::policy::Bands;
 
 pub const MODEL_FILE: &str = "model.onnx";
 pub const CARD_FILE: &str = "model.json";
@@ -48,6 +49,9 @@ pub struct ModelCard {
     /// The output holding `[N, 2]` class probabilities; fraud is column 1.
     #[serde(default = "default_output")]
     pub output: String,
+    /// Score bands chosen on validation data at training; a policy may override them.
+    #[serde(default)]
+    pub thresholds: Option<Bands>,
 }
 
 fn default_output() -> String {
@@ -126,6 +130,9 @@ impl OnnxModel {
         let text = std::fs::read_to_string(&card_path).map_err(|e| card_err(e.to_string()))?;
         let card: ModelCard = serde_json::from_str(&text).map_err(|e| card_err(e.to_string()))?;
         let expected = shared::features::feature_list_hash_hex();
+        if card.thresholds.is_some_and(|b| !b.is_valid()) {
+            return Err(card_err("thresholds must satisfy 0 <= challenge <= block <= 1".into()));
+        }
         if card.feature_list_hash != expected {
             return Err(ModelError::FeatureMismatch {
                 version: card.version,

@@ -78,7 +78,7 @@ impl DecisionService {
         let inference_start = Instant::now();
         let score = model.score(&features).map_err(|e| ApiError::Internal(e.into()))?;
         crate::metrics::inference(inference_start.elapsed());
-        let verdict = policy.decide(score, &features, snapshot.is_some());
+        let verdict = policy.decide(score, &features, snapshot.is_some(), model.card.thresholds);
 
         let mut response = DecisionResponse {
             decision_id: format!("dec_{}", ulid::Ulid::new()),

@@ -45,8 +45,8 @@ pub struct Verdict {
 
 pub struct Policy {
     pub version: String,
-    challenge_at: f32,
-    block_at: f32,
+    /// The policy's own score bands; when absent, the model card's apply.
+    bands: Option<Bands>,
     block_rules: Vec<Rule>,
     allow_rules: Vec<Rule>,
     challenge_rules: Vec<Rule>,
@@ -70,20 +70,37 @@ enum Segment {
     Feature(usize),
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PolicyFile {
-    version: String,
-    thresholds: Thresholds,
-    #[serde(default)]
-    rules: Vec<RuleFile>,
+/// Score bands: challenge at or above `challenge`, block at or above `block`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct Bands {
+    pub challenge: f32,
+    pub block: f32,
+}
+
+impl Default for Bands {
+    /// The defaults when neither the policy nor the model card names bands.
+    fn default() -> Bands {
+        Bands {
+            challenge: 0.5,
+            block: 0.9,
+        }
+    }
+}
+
+impl Bands {
+    pub fn is_valid(&self) -> bool {
+        (0.0..=1.0).contains(&self.challenge) && (self.challenge..=1.0).contains(&self.block)
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Thresholds {
-    challenge: f32,
-    block: f32,
+struct PolicyFile {
+    version: String,
+    #[serde(default)]
+    thresholds: Option<Bands>,
+    #[serde(default)]
+    rules: Vec<RuleFile>,
 }
 
 #[derive(Deserialize)]
@@ -125,14 +142,12 @@ impl VariableResolver for Variables {
 impl Policy {
     pub fn from_yaml(text: &str) -> Result<Policy, PolicyError> {
         let file: PolicyFile = serde_yaml::from_str(text).map_err(|e| PolicyError::Syntax(e.to_string()))?;
-        let (challenge_at, block_at) = (file.thresholds.challenge, file.thresholds.block);
-        if !(0.0..=1.0).contains(&challenge_at) || !(challenge_at..=1.0).contains(&block_at) {
+        if file.thresholds.is_some_and(|b| !b.is_valid()) {
             return Err(PolicyError::Thresholds);
         }
         let mut policy = Policy {
             version: file.version,
-            challenge_at,
-            block_at,
+            bands: file.thresholds,
             block_rules: Vec::new(),
             allow_rules: Vec::new(),
             challenge_rules: Vec::new(),
@@ -194,7 +209,14 @@ impl Policy {
         program.execute(&ctx)
     }
 
-    pub fn decide(&self, score: f32, features: &FeatureVector, velocity_available: bool) -> Verdict {
+    /// `model_bands` are the model card's thresholds, used unless the policy sets its own.
+    pub fn decide(
+        &self,
+        score: f32,
+        features: &FeatureVector,
+        velocity_available: bool,
+        model_bands: Option<Bands>,
+    ) -> Verdict {
         let vars = Variables {
             values: features.0.map(|v| Double::from(f64::from(v))),
             velocity_available: Bool::from(velocity_available),
@@ -206,7 +228,7 @@ impl Policy {
                 .map(|r| r.reason(features))
                 .collect()
         };
-        let band = self.score_band(score);
+        let band = score_band(score, self.bands.or(model_bands).unwrap_or_default());
 
         let mut reasons = fired(&self.block_rules);
         if !reasons.is_empty() {
@@ -264,30 +286,30 @@ impl Policy {
             }
         }
     }
+}
 
-    fn score_band(&self, score: f32) -> Option<(Decision, Reason)> {
-        let (decision, code, threshold, name) = if score >= self.block_at {
-            (Decision::Block, ReasonCode::ModelVeryHighRisk, self.block_at, "block")
-        } else if score >= self.challenge_at {
-            (
-                Decision::Challenge,
-                ReasonCode::ModelHighRisk,
-                self.challenge_at,
-                "challenge",
-            )
-        } else {
-            return None;
-        };
-        let message = format!("model score {score:.2} is at or above the {name} threshold {threshold:.2}");
-        Some((
-            decision,
-            Reason {
-                code: code.as_str().to_owned(),
-                message,
-                source: code.source(),
-            },
-        ))
-    }
+fn score_band(score: f32, bands: Bands) -> Option<(Decision, Reason)> {
+    let (decision, code, threshold, name) = if score >= bands.block {
+        (Decision::Block, ReasonCode::ModelVeryHighRisk, bands.block, "block")
+    } else if score >= bands.challenge {
+        (
+            Decision::Challenge,
+            ReasonCode::ModelHighRisk,
+            bands.challenge,
+            "challenge",
+        )
+    } else {
+        return None;
+    };
+    let message = format!("model score {score:.2} is at or above the {name} threshold {threshold:.2}");
+    Some((
+        decision,
+        Reason {
+            code: code.as_str().to_owned(),
+            message,
+            source: code.source(),
+        },
+    ))
 }
 
 // === impl Rule ===

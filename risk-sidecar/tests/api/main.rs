@@ -6,5 +6,6 @@ mod contract_errors;
 mod decide;
 mod degraded;
 mod helpers;
+mod model;
 mod openapi;
 mod process;

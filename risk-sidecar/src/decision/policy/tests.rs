@@ -59,7 +59,7 @@ fn precedence_is_block_then_allow_then_challenge_then_score() {
         (vec![], 0.49, Decision::Allow, None),
     ];
     for (pairs, score, decision, first) in cases {
-        let verdict = p.decide(score, &features(&pairs), true);
+        let verdict = p.decide(score, &features(&pairs), true, None);
         assert_eq!(verdict.decision, decision, "{pairs:?} at {score}");
         assert_eq!(
             verdict.reasons.first().map(|r| r.code.as_str()),
@@ -71,7 +71,7 @@ fn precedence_is_block_then_allow_then_challenge_then_score() {
 
 #[test]
 fn messages_render_feature_values() {
-    let verdict = policy(RULES).decide(0.0, &features(&[("card_count_1m", 7.0)]), true);
+    let verdict = policy(RULES).decide(0.0, &features(&[("card_count_1m", 7.0)]), true, None);
     assert_eq!(verdict.reasons[0].message, "card used 7 times");
     assert_eq!(verdict.reasons[0].source, shared::ReasonSource::Velocity);
 }
@@ -81,12 +81,12 @@ fn unknown_velocity_silences_velocity_rules_and_the_policy_decides_the_rest() {
     let p = policy(RULES);
     let mut v = features(&[("amount_ref", 800.0)]);
     v.0[feature_index("card_count_1m").expect("known")] = f32::NAN;
-    let verdict = p.decide(0.1, &v, false);
+    let verdict = p.decide(0.1, &v, false, None);
     assert_eq!(verdict.decision, Decision::Challenge);
     assert_eq!(verdict.reasons[0].code, "VELOCITY_UNAVAILABLE_HIGH_AMOUNT");
     let low = features(&[("amount_ref", 20.0)]);
     assert_eq!(
-        p.decide(0.1, &low, false).decision,
+        p.decide(0.1, &low, false, None).decision,
         Decision::Allow,
         "fail open below the amount"
     );
@@ -144,7 +144,7 @@ fn bad_rules_are_refused_at_load_with_the_rule_named() {
 fn the_shipped_policy_loads() {
     let p = Policy::from_yaml(SHIPPED).expect("shipped policy is valid");
     assert_eq!(p.version, "1");
-    let burst = p.decide(0.0, &features(&[("card_count_1m", 10.0)]), true);
+    let burst = p.decide(0.0, &features(&[("card_count_1m", 10.0)]), true, None);
     assert_eq!(burst.decision, Decision::Challenge);
 }
 
@@ -154,14 +154,41 @@ proptest! {
         let p = Policy::from_yaml(SHIPPED).expect("valid");
         let v = features(&[("card_count_1m", count)]);
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-        prop_assert!(p.decide(lo, &v, true).decision <= p.decide(hi, &v, true).decision);
+        prop_assert!(p.decide(lo, &v, true, None).decision <= p.decide(hi, &v, true, None).decision);
     }
 
     #[test]
     fn challenge_and_block_always_carry_a_reason(score in 0.0f32..=1.0, count in 0.0f32..30.0, cards in 0.0f32..12.0) {
         let p = Policy::from_yaml(SHIPPED).expect("valid");
         let v = features(&[("card_count_1m", count), ("device_distinct_cards_24h", cards)]);
-        let verdict = p.decide(score, &v, true);
+        let verdict = p.decide(score, &v, true, None);
         prop_assert!(verdict.decision == Decision::Allow || !verdict.reasons.is_empty());
     }
+}
+
+#[test]
+fn the_model_cards_bands_apply_unless_the_policy_sets_its_own() {
+    let own = policy("");
+    let bare = Policy::from_yaml("version: '2'").expect("a policy without thresholds or rules");
+    let card = Some(Bands {
+        challenge: 0.02,
+        block: 0.06,
+    });
+    let v = features(&[]);
+    assert_eq!(
+        bare.decide(0.03, &v, true, card).decision,
+        Decision::Challenge,
+        "card bands"
+    );
+    assert_eq!(bare.decide(0.07, &v, true, card).decision, Decision::Block);
+    assert_eq!(
+        bare.decide(0.6, &v, true, None).decision,
+        Decision::Challenge,
+        "defaults 0.5 / 0.9"
+    );
+    assert_eq!(
+        own.decide(0.07, &v, true, card).decision,
+        Decision::Allow,
+        "the policy's own 0.5 / 0.9 win"
+    );
 }

@@ -1,0 +1,241 @@
+"""Train the fraud model on a feature table written by `risk-replay` (the sidecar's own
+feature code), export it to ONNX with its model card, and write the evaluation report.
+
+    python ml/train.py --table build/features.csv --out models/current --report ml/REPORT.md
+
+The split is by time, never random: train on the earliest days, choose thresholds on
+the next week, skip a gap (chargebacks arrive days late, so the freshest labels are not
+known at training time), and test on the days after it.
+"""
+
+import argparse
+import csv
+import datetime as dt
+import hashlib
+import json
+import pathlib
+import sys
+
+import lightgbm as lgb
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnxmltools import convert_lightgbm
+from onnxmltools.convert.common.data_types import FloatTensorType
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+FEATURES = json.loads((ROOT / "shared" / "feature_list.json").read_text())
+DAY_MS = 86_400_000
+
+# Targets the thresholds are chosen for, on validation data.
+MAX_LEGIT_CHALLENGED = 0.005
+MAX_LEGIT_BLOCKED = 0.001
+# Days of the history: train on the first TRAIN, choose thresholds on the next VALID,
+# drop GAP days, test on the rest.
+TRAIN_DAYS, VALID_DAYS, GAP_DAYS = 24, 7, 2
+
+
+def load(path):
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        names = header[4:]
+        if names != FEATURES["names"]:
+            sys.exit("train.py: the table's features are not shared/feature_list.json's; rebuild risk-replay")
+        ids, times, labels, scenarios, rows = [], [], [], [], []
+        for r in reader:
+            if r[2] == "":
+                continue  # unlabelled: nothing to learn from
+            ids.append(r[0])
+            times.append(int(r[1]))
+            labels.append(int(r[2]))
+            scenarios.append(r[3])
+            rows.append([float(v) for v in r[4:]])
+    return (np.array(ids), np.array(times, dtype=np.int64), np.array(labels, dtype=np.int32),
+            np.array(scenarios), np.array(rows, dtype=np.float32))
+
+
+def recall_at_fpr(y, s, fpr_target):
+    fpr, tpr, _ = roc_curve(y, s)
+    return float(np.interp(fpr_target, fpr, tpr))
+
+
+def card_precision_at_100(times, cards, y, s):
+    """Le Borgne et al.: per day, the share of the 100 highest-scored cards that were
+    compromised that day; the mean over days."""
+    days = times // DAY_MS
+    out = []
+    for d in np.unique(days):
+        m = days == d
+        best, fraud = {}, {}
+        for c, sc, lab in zip(cards[m], s[m], y[m]):
+            best[c] = max(best.get(c, 0.0), sc)
+            fraud[c] = fraud.get(c, 0) or lab
+        top = sorted(best, key=best.get, reverse=True)[:100]
+        out.append(np.mean([fraud[c] for c in top]) if top else 0.0)
+    return float(np.mean(out))
+
+
+def write_parity(out, session_bytes, x_rows):
+    """Rows and Python onnxruntime's scores: the sidecar's test checks ort gives the same."""
+    session = ort.InferenceSession(session_bytes, providers=["CPUExecutionProvider"])
+    scores = session.run(["probabilities"], {"input": x_rows})[0][:, 1]
+    rows = [[None if np.isnan(v) else float(v) for v in r] for r in x_rows]
+    (out / "parity.json").write_text(json.dumps({"rows": rows, "scores": [float(v) for v in scores]}) + "\n")
+
+
+def export(model, n_features, x_check):
+    onx = convert_lightgbm(model, initial_types=[("input", FloatTensorType([None, n_features]))],
+                           zipmap=False, target_opset=15)
+    for out in onx.graph.output:
+        out.type.tensor_type.shape.dim[0].dim_param = "N"
+    onnx.checker.check_model(onx)
+    data = onx.SerializeToString()
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    onnx_scores = session.run(["probabilities"], {"input": x_check})[0][:, 1]
+    gap = float(np.max(np.abs(onnx_scores - model.predict_proba(x_check)[:, 1])))
+    return data, gap
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--table", required=True)
+    ap.add_argument("--history", help="the history the table came from, for card ids and the report")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--report", default=str(ROOT / "ml" / "REPORT.md"))
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+
+    ids, times, y, scenarios, x = load(args.table)
+    t0 = times.min()
+    day = (times - t0) // DAY_MS
+    train = day < TRAIN_DAYS
+    valid = (day >= TRAIN_DAYS) & (day < TRAIN_DAYS + VALID_DAYS)
+    test = day >= TRAIN_DAYS + VALID_DAYS + GAP_DAYS
+    if not (train.any() and valid.any() and test.any()):
+        sys.exit(f"train.py: the history spans {day.max() + 1} days; it needs more than "
+                 f"{TRAIN_DAYS + VALID_DAYS + GAP_DAYS} for a time split")
+
+    model = lgb.LGBMClassifier(
+        n_estimators=400, learning_rate=0.05, num_leaves=31, min_child_samples=20,
+        subsample=0.8, subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0,
+        deterministic=True, force_row_wise=True, num_threads=2, random_state=args.seed, verbose=-1,
+    )
+    model.fit(x[train], y[train], eval_X=(x[valid],), eval_y=(y[valid],), eval_metric="average_precision",
+              callbacks=[lgb.early_stopping(40, verbose=False)])
+
+    s_valid = model.predict_proba(x[valid])[:, 1]
+    legit_valid = np.sort(s_valid[y[valid] == 0])
+    challenge = float(np.quantile(legit_valid, 1 - MAX_LEGIT_CHALLENGED))
+    block = max(float(np.quantile(legit_valid, 1 - MAX_LEGIT_BLOCKED)), challenge)
+
+    s = model.predict_proba(x[test])[:, 1]
+    yt = y[test]
+    cards = ids[test]
+    if args.history:
+        by_tx = {}
+        with open(args.history) as f:
+            for line in f:
+                r = json.loads(line)
+                by_tx[r["transaction_id"]] = (r.get("payment") or {}).get("card_fingerprint") or r["transaction_id"]
+        cards = np.array([by_tx.get(i, i) for i in ids[test]])
+    metrics = {
+        "roc_auc": float(roc_auc_score(yt, s)),
+        "average_precision": float(average_precision_score(yt, s)),
+        "recall_at_fpr_0.1%": recall_at_fpr(yt, s, 0.001),
+        "recall_at_fpr_0.5%": recall_at_fpr(yt, s, 0.005),
+        "recall_at_fpr_1%": recall_at_fpr(yt, s, 0.01),
+        "card_precision_at_100_per_day": card_precision_at_100(times[test], cards, yt, s),
+        "legit_challenged_or_blocked": float(np.mean(s[yt == 0] >= challenge)),
+        "legit_blocked": float(np.mean(s[yt == 0] >= block)),
+    }
+    per_scenario = {}
+    for name in sorted(set(scenarios[test]) - {""}) + ["(legitimate)"]:
+        m = (scenarios[test] == name) if name != "(legitimate)" else ((scenarios[test] == "") & (yt == 0))
+        sc = s[m]
+        per_scenario[name] = {
+            "n": int(m.sum()),
+            "blocked": float(np.mean(sc >= block)) if m.any() else 0.0,
+            "challenged": float(np.mean((sc >= challenge) & (sc < block))) if m.any() else 0.0,
+            "allowed": float(np.mean(sc < challenge)) if m.any() else 0.0,
+        }
+
+    data, onnx_gap = export(model, x.shape[1], x[test][:2000])
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model.onnx").write_bytes(data)
+    last_day = dt.datetime.fromtimestamp(times.max() / 1000, dt.timezone.utc).strftime("%Y%m%d")
+    card = {
+        "version": f"lgbm-{last_day}-{hashlib.sha256(data).hexdigest()[:7]}",
+        "feature_list_hash": FEATURES["hash"],
+        "output": "probabilities",
+        "kind": "lightgbm",
+        "trees": int(model.booster_.num_trees()),
+        "thresholds": {"challenge": round(challenge, 4), "block": round(block, 4),
+                       "chosen_for": {"max_legit_challenged": MAX_LEGIT_CHALLENGED,
+                                      "max_legit_blocked": MAX_LEGIT_BLOCKED, "on": "validation days"}},
+        "training_data": {
+            "table": str(args.table), "rows": int(len(y)), "fraud": int(y.sum()),
+            "split_days": {"train": TRAIN_DAYS, "validation": VALID_DAYS, "gap": GAP_DAYS,
+                           "test": int(day.max() + 1 - TRAIN_DAYS - VALID_DAYS - GAP_DAYS)},
+            "train_rows": int(train.sum()), "test_rows": int(test.sum()),
+        },
+        "metrics_on_test": metrics,
+        "onnx_vs_lightgbm_max_abs_diff": onnx_gap,
+    }
+    (out / "model.json").write_text(json.dumps(card, indent=2) + "\n")
+    # Parity rows: some of each kind of test row, frauds included.
+    pick = np.concatenate([np.flatnonzero(yt == 1)[:20], np.flatnonzero(yt == 0)[:30]])
+    write_parity(out, data, x[test][pick])
+    write_report(args.report, card, per_scenario)
+    print(f"train.py: {card['version']} -> {out}; AP {metrics['average_precision']:.3f}, "
+          f"ROC-AUC {metrics['roc_auc']:.3f}; thresholds {challenge:.3f} / {block:.3f}")
+
+
+def pct(v):
+    return f"{100 * v:.2f} %"
+
+
+def write_report(path, card, per_scenario):
+    m = card["metrics_on_test"]
+    t = card["thresholds"]
+    lines = [
+        "# Model evaluation report",
+        "",
+        f"Regenerated by `make train` (ml/train.py). Model `{card['version']}`, {card['trees']} trees, "
+        f"trained on {card['training_data']['train_rows']} rows; tested on "
+        f"{card['training_data']['test_rows']} rows of the last {card['training_data']['split_days']['test']} days, "
+        f"after a {card['training_data']['split_days']['gap']}-day gap (labels arrive late).",
+        "",
+        "## Ranking (test days)",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| ROC-AUC | {m['roc_auc']:.4f} |",
+        f"| average precision | {m['average_precision']:.4f} |",
+        f"| card precision@100 per day (mean) | {m['card_precision_at_100_per_day']:.4f} |",
+        f"| recall at 0.1 % false-positive rate | {pct(m['recall_at_fpr_0.1%'])} |",
+        f"| recall at 0.5 % false-positive rate | {pct(m['recall_at_fpr_0.5%'])} |",
+        f"| recall at 1 % false-positive rate | {pct(m['recall_at_fpr_1%'])} |",
+        "",
+        "## At the chosen thresholds",
+        "",
+        f"Challenge at score ≥ {t['challenge']}, block at ≥ {t['block']}: chosen on the validation days so that "
+        f"at most {pct(MAX_LEGIT_CHALLENGED)} of legitimate transactions are challenged or blocked and at most "
+        f"{pct(MAX_LEGIT_BLOCKED)} blocked. On the test days: {pct(m['legit_challenged_or_blocked'])} of legitimate "
+        f"transactions challenged or blocked, {pct(m['legit_blocked'])} blocked.",
+        "",
+        "These are the model's score bands alone; the sidecar's policy rules (velocity, amounts) act on top.",
+        "",
+        "| scenario | transactions | blocked | challenged | allowed |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in per_scenario.items():
+        lines.append(f"| {name} | {r['n']} | {pct(r['blocked'])} | {pct(r['challenged'])} | {pct(r['allowed'])} |")
+    lines += ["", f"ONNX export vs LightGBM, largest difference on 2,000 test rows: {card['onnx_vs_lightgbm_max_abs_diff']:.2e}.", ""]
+    pathlib.Path(path).write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
