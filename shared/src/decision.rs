@@ -162,4 +162,8 @@ pub struct DecisionResponse {
     #[serde(default)]
     pub degraded: Vec<Degraded>,
     pub evaluated_in_us: u64,
+    /// The model's input row by feature name (null: unknown), only when the request
+    /// asked for it with `X-Risk-Features: true`: for parity checks and debugging.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<std::collections::BTreeMap<String, Option<f64>>>,
 }

@@ -17,6 +17,17 @@ const MS_PER_DAY: f64 = 86_400_000.0;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FeatureVector(pub [f32; N_FEATURES]);
 
+impl FeatureVector {
+    /// Name to value, unknown (NaN) as `None`.
+    pub fn by_name(&self) -> std::collections::BTreeMap<String, Option<f64>> {
+        shared::FEATURE_NAMES
+            .iter()
+            .zip(self.0)
+            .map(|(name, v)| ((*name).to_owned(), (!v.is_nan()).then_some(f64::from(v))))
+            .collect()
+    }
+}
+
 /// Everything features need besides the request and the counters, built once.
 pub struct FeatureContext {
     rates: BTreeMap<[u8; 3], CurrencyRate>,

@@ -53,7 +53,13 @@ impl DecisionService {
     #[tracing::instrument(name = "Decide", skip_all)]
     /// `store` is the calling worker's: each actix worker keeps its own Redis client so a
     /// decision's IO never hops threads.
-    pub async fn decide(&self, store: &VelocityStore, input: &DecisionInput) -> Result<Outcome, ApiError> {
+    /// `with_features` adds the input row to the response (see `DecisionResponse::features`).
+    pub async fn decide(
+        &self,
+        store: &VelocityStore,
+        input: &DecisionInput,
+        with_features: bool,
+    ) -> Result<Outcome, ApiError> {
         let start = Instant::now();
         let policy = self.policy.load_full().ok_or(ApiError::NotReady)?;
         let observation = self.features.observation(input);
@@ -90,6 +96,7 @@ impl DecisionService {
             policy_version: policy.version.clone(),
             degraded,
             evaluated_in_us: 0,
+            features: with_features.then(|| features.by_name()),
         };
         response.evaluated_in_us = start.elapsed().as_micros() as u64;
         let json = serde_json::to_string(&response).map_err(|e| ApiError::Internal(e.into()))?;

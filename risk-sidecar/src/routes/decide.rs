@@ -12,6 +12,8 @@ use crate::store::VelocityStore;
 
 /// Callers name themselves with this header; otherwise their address is their key.
 const CLIENT_ID_HEADER: &str = "x-client-id";
+/// `true` adds the model's input row to the response.
+const FEATURES_HEADER: &str = "x-risk-features";
 
 #[tracing::instrument(name = "Decision request", skip_all)]
 pub async fn decide(
@@ -33,7 +35,12 @@ pub async fn decide(
         _ => ApiError::InvalidJson("failed to read the request body".to_owned()),
     })?;
     let input = DecisionInput::parse(&body, now_ms())?;
-    let outcome = service.decide(&store, &input).await?;
+    let with_features = req
+        .headers()
+        .get(FEATURES_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let outcome = service.decide(&store, &input, with_features).await?;
     Ok(HttpResponse::Ok().insert_header(ContentType::json()).body(outcome.json))
 }
 
