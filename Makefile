@@ -9,7 +9,7 @@ LOAD_VENV := .venv-loadtest
 export ORT_DYLIB_PATH := $(CURDIR)/$(ORT_LIB)
 export REDIS_URL ?= redis://127.0.0.1:6379
 
-.PHONY: help run test lint fmt build bench loadtest train simulate model-fixture ort redis clean
+.PHONY: help run test lint fmt build bench loadtest train score simulate model-fixture ort redis clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,6 +51,13 @@ train: ort ## Train the model: simulated history (or HISTORY=file.jsonl), replay
 	./target/release/risk-replay --history $(if $(HISTORY),$(HISTORY),build/history.jsonl) --out build/features.csv
 	$(ML_VENV)/bin/python ml/train.py --table build/features.csv --history $(if $(HISTORY),$(HISTORY),build/history.jsonl) \
 	  --out $(OUT) --report $(if $(HISTORY),$(OUT)/REPORT.md,ml/REPORT.md)
+
+MODEL ?= models/lgbm
+score: ort ## Score HISTORY=file.jsonl offline with MODEL=dir (feature, model and policy code of the sidecar) -> build/scores.jsonl
+	@test -n "$(HISTORY)" || { echo "make score HISTORY=<file.jsonl> [MODEL=<dir>]"; exit 2; }
+	cargo build --release --locked -p risk-sidecar
+	@mkdir -p build
+	./target/release/risk-score --history $(HISTORY) --model $(MODEL) --out build/scores.jsonl
 
 simulate: ## Write a simulated history: build/history.jsonl (SEED=42)
 	cargo build --release --locked -p simulator

@@ -116,7 +116,7 @@ impl Replayer {
 
 /// A line of a history, refused like a decision request if any value in it looks like a
 /// full card number (a user's own export may carry one; it must go no further).
-fn parse_record(line: &str, number: usize) -> Result<HistoryRecord, ReplayError> {
+pub fn parse_record(line: &str, number: usize) -> Result<HistoryRecord, ReplayError> {
     let record = |problem: String| ReplayError::Record { line: number, problem };
     let value: serde_json::Value = serde_json::from_str(line).map_err(|e| record(e.to_string()))?;
     if let Some(field) = find_pan(&value) {
