@@ -24,6 +24,10 @@ pub enum ApiError {
     NotReady,
     #[error("{0}")]
     NotFound(&'static str),
+    #[error("{0}")]
+    ModelRejected(String),
+    #[error("only callers on this host may do that")]
+    Forbidden,
     #[error("decision store unavailable")]
     StoreUnavailable(#[source] crate::store::StoreError),
     #[error("internal error")]
@@ -43,6 +47,8 @@ impl ApiError {
             ApiError::NotReady => "not_ready",
             ApiError::NotFound(_) => "not_found",
             ApiError::StoreUnavailable(_) => "store_unavailable",
+            ApiError::ModelRejected(_) => "model_rejected",
+            ApiError::Forbidden => "forbidden",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -76,6 +82,8 @@ impl ResponseError for ApiError {
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotReady | ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::ModelRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use risk_sidecar::settings::Settings;
 use risk_sidecar::startup::{Application, StartupError};
 use risk_sidecar::telemetry;
+use tokio::signal::unix::{SignalKind, signal};
 
 /// glibc's malloc took a fifth of the sidecar's CPU under load (perf); mimalloc's
 /// thread-local free lists suit many small per-request allocations.
@@ -25,6 +26,16 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init(settings.log.format);
+    // Handlers go in before the port is bound: a signal sent as soon as the port answers
+    // must find them (SIGHUP's default would kill the process).
+    let (Ok(mut hangup), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        eprintln!("risk-sidecar: failed to install signal handlers");
+        return ExitCode::FAILURE;
+    };
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(e) => {
@@ -37,8 +48,18 @@ async fn main() -> ExitCode {
         }
     };
     let shutdown = app.shutdown_handle();
+    let reloader = app.reloader();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        while hangup.recv().await.is_some() {
+            // The outcome is logged and counted by the reloader.
+            let _ = reloader.reload().await;
+        }
+    });
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
         shutdown.shutdown().await;
     });
     match app.run_until_stopped().await {
@@ -47,18 +68,5 @@ async fn main() -> ExitCode {
             tracing::error!(error = %e, "Server failed.");
             ExitCode::FAILURE
         }
-    }
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => std::future::pending::<()>().await,
     }
 }

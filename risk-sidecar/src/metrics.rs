@@ -18,6 +18,7 @@ pub const STORE_ERRORS: &str = "risk_redis_errors_total";
 pub const RATE_LIMITED: &str = "risk_rate_limited_total";
 pub const POLICY_RELOADS: &str = "risk_policy_reloads_total";
 pub const POLICY_RULE_ERRORS: &str = "risk_policy_rule_errors_total";
+pub const MODEL_RELOADS: &str = "risk_model_reloads_total";
 
 /// Sub-millisecond work needs fine buckets: 10 µs to 100 ms.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -120,4 +121,8 @@ pub fn policy_reload(result: &'static str) {
 
 pub fn policy_rule_error() {
     counter!(POLICY_RULE_ERRORS).increment(1);
+}
+
+pub fn model_reload(result: &'static str) {
+    counter!(MODEL_RELOADS, "result" => result).increment(1);
 }

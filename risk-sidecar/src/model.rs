@@ -58,6 +58,20 @@ fn default_output() -> String {
     "probabilities".to_owned()
 }
 
+/// Where the model comes from, for loading at start and again on reload.
+#[derive(Debug, Clone)]
+pub struct ModelSource {
+    pub dir: PathBuf,
+    pub sessions: usize,
+    pub library: String,
+}
+
+impl ModelSource {
+    pub fn load(&self) -> Result<OnnxModel, ModelError> {
+        OnnxModel::load(&self.dir, self.sessions, &self.library)
+    }
+}
+
 pub struct OnnxModel {
     pub card: ModelCard,
     sessions: Vec<Mutex<Session>>,

@@ -13,11 +13,11 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
-use crate::decision::DecisionService;
 use crate::decision::features::FeatureContext;
 use crate::decision::policy::Policy;
+use crate::decision::{DecisionService, Reloader};
 use crate::limiter::CallerLimiter;
-use crate::model::OnnxModel;
+use crate::model::ModelSource;
 use crate::settings::Settings;
 use crate::store::{MemoryStore, StoreFactory, StoreLimits};
 
@@ -50,6 +50,7 @@ pub struct Application {
     port: u16,
     server: Server,
     readiness: Arc<Readiness>,
+    reloader: Reloader,
 }
 
 /// Stops the server gracefully: readiness first, then no new connections, then
@@ -82,8 +83,12 @@ impl Application {
         } else {
             settings.model.sessions
         };
-        let model = OnnxModel::load(&settings.model.dir, model_sessions, &settings.model.ort_library)
-            .map_err(|e| StartupError::Config(e.into()))?;
+        let source = ModelSource {
+            dir: settings.model.dir.clone(),
+            sessions: model_sessions,
+            library: settings.model.ort_library.clone(),
+        };
+        let model = source.load().map_err(|e| StartupError::Config(e.into()))?;
         let policy_text = read_policy(&settings.policy.path).map_err(StartupError::Config)?;
         let policy = policy_text
             .as_deref()
@@ -122,11 +127,16 @@ impl Application {
             .map_err(StartupError::Other)?;
         let port = listener.local_addr().map_err(|e| StartupError::Other(e.into()))?.port();
         let readiness = Arc::new(Readiness::default());
+        let reloader = Reloader {
+            service: Arc::clone(&service),
+            source,
+        };
         // Shared state is wrapped once, outside the per-worker factory.
         let service_data = web::Data::from(Arc::clone(&service));
         let limiter_data = web::Data::from(limiter);
         let readiness_data = web::Data::from(Arc::clone(&readiness));
         let metrics_data = web::Data::new(metrics);
+        let reloader_data = web::Data::new(reloader.clone());
         let server = HttpServer::new(move || {
             let stores = stores.clone();
             App::new()
@@ -142,6 +152,7 @@ impl Application {
                 .app_data(limiter_data.clone())
                 .app_data(readiness_data.clone())
                 .app_data(metrics_data.clone())
+                .app_data(reloader_data.clone())
                 .configure(crate::routes::configure)
                 .default_service(web::to(crate::routes::not_found))
         })
@@ -156,6 +167,7 @@ impl Application {
             port,
             server,
             readiness,
+            reloader,
         })
     }
 
@@ -168,6 +180,11 @@ impl Application {
             handle: self.server.handle(),
             readiness: Arc::clone(&self.readiness),
         }
+    }
+
+    /// For SIGHUP: the same reload as `POST /admin/reload`.
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

@@ -161,6 +161,42 @@ impl DecisionService {
     }
 }
 
+/// Swaps in a new model from its source: loaded off the workers, checked (feature list,
+/// a test row), then stored atomically; in-flight decisions finish on the model they
+/// started with. A model that fails any check is refused and the current one stays.
+#[derive(Clone)]
+pub struct Reloader {
+    pub service: Arc<DecisionService>,
+    pub source: crate::model::ModelSource,
+}
+
+impl Reloader {
+    pub async fn reload(&self) -> Result<String, crate::model::ModelError> {
+        let source = self.source.clone();
+        let loaded = tokio::task::spawn_blocking(move || source.load())
+            .await
+            .map_err(|e| crate::model::ModelError::Load {
+                path: self.source.dir.clone(),
+                problem: e.to_string(),
+            })
+            .and_then(|r| r);
+        match loaded {
+            Ok(model) => {
+                let version = model.version().to_owned();
+                self.service.model.store(Arc::new(model));
+                crate::metrics::model_reload("loaded");
+                tracing::info!(version = %version, "Model reloaded.");
+                Ok(version)
+            }
+            Err(e) => {
+                crate::metrics::model_reload("rejected");
+                tracing::error!(error = %e, "Model rejected; the current one stays.");
+                Err(e)
+            }
+        }
+    }
+}
+
 /// Four decimals are plenty for a probability, and keep the JSON short.
 fn round4(score: f32) -> f64 {
     (f64::from(score) * 10_000.0).round() / 10_000.0

@@ -1,11 +1,13 @@
 //! HTTP routes: thin handlers over the decision service.
 
+mod admin;
 mod decide;
 mod get_decision;
 mod health;
 
 use actix_web::web;
 
+pub use admin::reload;
 pub use decide::decide;
 pub use get_decision::get_decision;
 pub use health::{healthz, metrics, not_found, readyz};
@@ -16,5 +18,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/decisions/{transaction_id}").route(web::get().to(get_decision)))
         .service(web::resource("/healthz").route(web::get().to(healthz)))
         .service(web::resource("/readyz").route(web::get().to(readyz)))
-        .service(web::resource("/metrics").route(web::get().to(metrics)));
+        .service(web::resource("/metrics").route(web::get().to(metrics)))
+        .service(web::resource("/admin/reload").route(web::post().to(reload)));
 }

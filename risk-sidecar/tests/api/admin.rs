@@ -83,3 +83,62 @@ async fn shutdown_drains_in_flight_requests_and_refuses_new_ones() {
         .await;
     assert!(refused.is_err(), "no new requests after shutdown");
 }
+
+#[tokio::test]
+async fn a_model_is_reloaded_in_place_and_a_wrong_one_is_refused_while_the_old_one_serves() {
+    // Arrange: the sidecar serves the fixture model from a directory the test controls.
+    let dir = tempfile::tempdir().expect("dir");
+    let copy = |from: &str| {
+        for f in ["model.onnx", "model.json"] {
+            std::fs::copy(repo_path(&format!("{from}/{f}")), dir.path().join(f)).expect("copy");
+        }
+    };
+    copy("models/fixture");
+    let app = Spawn::new(Backend::Memory)
+        .set("RISK__MODEL__DIR", dir.path().display())
+        .start()
+        .await;
+    let before = app.decide_ok(&request(&tx(), "card-reload")).await["model_version"].clone();
+    let reload = || app.client.post(format!("{}/admin/reload", app.address)).send();
+
+    // Act: a card for another feature list.
+    std::fs::write(
+        dir.path().join("model.json"),
+        r#"{"version": "x", "feature_list_hash": "00"}"#,
+    )
+    .expect("card");
+    let refused = reload().await.expect("sent");
+
+    // Assert: refused with the reason, and decisions go on with the old model.
+    assert_eq!(refused.status(), 422);
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "model_rejected");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("feature list")),
+        "{body}"
+    );
+    assert_eq!(
+        app.decide_ok(&request(&tx(), "card-reload")).await["model_version"],
+        before
+    );
+
+    // Act: the trained model.
+    copy("models/lgbm");
+    let loaded = reload().await.expect("sent");
+    assert_eq!(loaded.status(), 200);
+    let version = loaded.json::<Value>().await.expect("json")["model_version"].clone();
+
+    // Assert: the next decision is made by it.
+    assert!(version.as_str().is_some_and(|v| v.starts_with("lgbm-")), "{version}");
+    assert_eq!(
+        app.decide_ok(&request(&tx(), "card-reload")).await["model_version"],
+        version
+    );
+    assert!(
+        app.metrics()
+            .await
+            .contains("risk_model_reloads_total{result=\"rejected\"}")
+    );
+}

@@ -25,6 +25,7 @@ async fn every_documented_operation_is_served_and_every_route_is_documented() {
         "/healthz",
         "/readyz",
         "/metrics",
+        "/admin/reload",
     ]
     .map(String::from)
     .into();
@@ -67,6 +68,8 @@ async fn documented_error_codes_match_the_server_and_the_example_matches_a_real_
         "not_ready",
         "not_found",
         "store_unavailable",
+        "model_rejected",
+        "forbidden",
         "internal",
     ]
     .map(String::from)

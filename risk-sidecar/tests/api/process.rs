@@ -62,7 +62,7 @@ fn a_model_for_another_feature_list_is_refused_at_start() {
 }
 
 #[test]
-fn with_no_redis_it_runs_in_memory_and_sigterm_stops_it_cleanly() {
+fn with_no_redis_it_runs_in_memory_sighup_reloads_and_sigterm_stops_it_cleanly() {
     let port = free_port();
     let mut child = sidecar()
         .env("RISK__SERVER__PORT", port.to_string())
@@ -82,6 +82,12 @@ fn with_no_redis_it_runs_in_memory_and_sigterm_stops_it_cleanly() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(ready, "listening");
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(hup.success());
+    std::thread::sleep(Duration::from_millis(1500));
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -92,4 +98,5 @@ fn with_no_redis_it_runs_in_memory_and_sigterm_stops_it_cleanly() {
     let log = lines.join().expect("log lines").join("\n");
     assert!(log.contains("velocity counters live in memory"), "{log}");
     assert!(log.contains("Shutting down"), "{log}");
+    assert!(log.contains("Model reloaded."), "SIGHUP reloads the model: {log}");
 }
