@@ -77,12 +77,16 @@ def card_precision_at_100(times, cards, y, s):
     return float(np.mean(out))
 
 
-def write_parity(out, session_bytes, x_rows):
-    """Rows and Python onnxruntime's scores: the sidecar's test checks ort gives the same."""
+def write_parity(out, session_bytes, model, x_rows):
+    """Rows, Python onnxruntime's scores and LightGBM's own SHAP contributions
+    (pred_contrib, log-odds, bias last): the sidecar's tests check ort and its TreeSHAP."""
     session = ort.InferenceSession(session_bytes, providers=["CPUExecutionProvider"])
     scores = session.run(["probabilities"], {"input": x_rows})[0][:, 1]
+    contribs = model.booster_.predict(x_rows, pred_contrib=True)
     rows = [[None if np.isnan(v) else float(v) for v in r] for r in x_rows]
-    (out / "parity.json").write_text(json.dumps({"rows": rows, "scores": [float(v) for v in scores]}) + "\n")
+    (out / "parity.json").write_text(json.dumps({
+        "rows": rows, "scores": [float(v) for v in scores], "contributions": contribs.tolist(),
+    }) + "\n")
 
 
 def export(model, n_features, x_check):
@@ -188,7 +192,9 @@ def main():
     (out / "model.json").write_text(json.dumps(card, indent=2) + "\n")
     # Parity rows: some of each kind of test row, frauds included.
     pick = np.concatenate([np.flatnonzero(yt == 1)[:20], np.flatnonzero(yt == 0)[:30]])
-    write_parity(out, data, x[test][pick])
+    write_parity(out, data, model, x[test][pick])
+    # The trees themselves, for explanations (TreeSHAP) in the sidecar.
+    (out / "trees.json").write_text(json.dumps(model.booster_.dump_model()["tree_info"]) + "\n")
     write_report(args.report, card, per_scenario)
     print(f"train.py: {card['version']} -> {out}; AP {metrics['average_precision']:.3f}, "
           f"ROC-AUC {metrics['roc_auc']:.3f}; thresholds {challenge:.3f} / {block:.3f}")

@@ -84,6 +84,16 @@ fn hot_path(c: &mut Criterion) {
     c.bench_function("model/inference_one_row", |b| {
         b.iter(|| model.score(black_box(&features)))
     });
+    let explainer = risk_sidecar::explain::TreeExplainer::load(&repo("models/lgbm"))
+        .expect("reads")
+        .expect("the shipped model has its trees");
+    c.bench_function("model/explain_top3_shipped_model", |b| {
+        b.iter(|| explainer.top_raising(black_box(&features), 3))
+    });
+    let shipped = OnnxModel::load(&repo("models/lgbm"), 1, "").expect("shipped model loads");
+    c.bench_function("model/inference_one_row_shipped_model", |b| {
+        b.iter(|| shipped.score(black_box(&features)))
+    });
 
     let n = AtomicU64::new(0);
     c.bench_function("velocity/memory_observe", |b| {

@@ -2,6 +2,7 @@
 
 pub mod decision;
 pub mod error;
+pub mod explain;
 pub mod limiter;
 pub mod metrics;
 pub mod model;

@@ -19,6 +19,7 @@ use shared::N_FEATURES;
 
 use crate::decision::features::FeatureVector;
 use crate::decision::policy::Bands;
+use crate::explain::TreeExplainer;
 
 pub const MODEL_FILE: &str = "model.onnx";
 pub const CARD_FILE: &str = "model.json";
@@ -74,6 +75,8 @@ impl ModelSource {
 
 pub struct OnnxModel {
     pub card: ModelCard,
+    /// TreeSHAP over the model's tree dump, when the model ships one.
+    pub explainer: Option<TreeExplainer>,
     sessions: Vec<Mutex<Session>>,
     next: AtomicUsize,
 }
@@ -167,8 +170,10 @@ impl OnnxModel {
                     .map_err(|e| load_err(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let explainer = TreeExplainer::load(dir).map_err(|e| load_err(e.to_string()))?;
         let model = OnnxModel {
             card,
+            explainer,
             sessions,
             next: AtomicUsize::new(0),
         };

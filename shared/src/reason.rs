@@ -102,6 +102,9 @@ reason_codes! {
     ModelHighRisk => ("MODEL_HIGH_RISK", Model),
     /// The model's fraud score is at or above the block threshold.
     ModelVeryHighRisk => ("MODEL_VERY_HIGH_RISK", Model),
+    /// One of the (at most three) features that raised the model's score most for this
+    /// decision, with its TreeSHAP contribution in log-odds; follows a model reason.
+    ModelFactor => ("MODEL_FACTOR", Model),
 }
 
 #[cfg(test)]

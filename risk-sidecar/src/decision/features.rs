@@ -17,6 +17,17 @@ const MS_PER_DAY: f64 = 86_400_000.0;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FeatureVector(pub [f32; N_FEATURES]);
 
+/// A feature value for a message: whole numbers without decimals, others with two.
+pub fn display_value(v: f32) -> String {
+    if v.is_nan() {
+        "unknown".to_owned()
+    } else if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
 impl FeatureVector {
     /// Name to value, unknown (NaN) as `None`.
     pub fn by_name(&self) -> std::collections::BTreeMap<String, Option<f64>> {

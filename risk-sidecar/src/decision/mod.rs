@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use shared::{DecisionResponse, Degraded};
+use shared::{DecisionResponse, Degraded, ReasonCode};
 
 use self::features::FeatureContext;
 use self::input::DecisionInput;
@@ -84,7 +84,8 @@ impl DecisionService {
         let inference_start = Instant::now();
         let score = model.score(&features).map_err(|e| ApiError::Internal(e.into()))?;
         crate::metrics::inference(inference_start.elapsed());
-        let verdict = policy.decide(score, &features, snapshot.is_some(), model.card.thresholds);
+        let mut verdict = policy.decide(score, &features, snapshot.is_some(), model.card.thresholds);
+        explain(&model, &features, &mut verdict.reasons);
 
         let mut response = DecisionResponse {
             decision_id: format!("dec_{}", ulid::Ulid::new()),
@@ -195,6 +196,35 @@ impl Reloader {
             }
         }
     }
+}
+
+/// After the model's reason (when a score band fired), the features that raised the score
+/// most. Only then: TreeSHAP costs tens of microseconds, and an allowed payment needs none.
+fn explain(model: &OnnxModel, features: &features::FeatureVector, reasons: &mut Vec<shared::Reason>) {
+    let model_codes = [
+        ReasonCode::ModelHighRisk.as_str(),
+        ReasonCode::ModelVeryHighRisk.as_str(),
+    ];
+    let (Some(explainer), Some(at)) = (
+        &model.explainer,
+        reasons.iter().position(|r| model_codes.contains(&r.code.as_str())),
+    ) else {
+        return;
+    };
+    let code = ReasonCode::ModelFactor;
+    let factors = explainer
+        .top_raising(features, 3)
+        .into_iter()
+        .map(|(i, contribution)| shared::Reason {
+            code: code.as_str().to_owned(),
+            message: format!(
+                "{} = {} raised the score by {contribution:.2} log-odds",
+                shared::FEATURE_NAMES[i],
+                features::display_value(features.0[i])
+            ),
+            source: code.source(),
+        });
+    reasons.splice(at + 1..at + 1, factors);
 }
 
 /// Four decimals are plenty for a probability, and keep the JSON short.

@@ -345,19 +345,11 @@ impl Template {
     }
 
     fn render(&self, features: &FeatureVector) -> String {
-        use std::fmt::Write;
         let mut out = String::new();
         for s in &self.0 {
             match s {
                 Segment::Text(t) => out.push_str(t),
-                Segment::Feature(i) => {
-                    let v = features.0[*i];
-                    let _ = if v.fract() == 0.0 {
-                        write!(out, "{v:.0}")
-                    } else {
-                        write!(out, "{v:.2}")
-                    };
-                }
+                Segment::Feature(i) => out.push_str(&super::features::display_value(features.0[*i])),
             }
         }
         out

@@ -135,3 +135,40 @@ async fn minimal_requests_and_other_payment_methods_are_decided() {
                     "customer": {"id": "c"}, "payment": {"method": "wallet"}, "device": {"ip": "2001:db8::1"}});
     app.decide_ok(&v6).await;
 }
+
+#[tokio::test]
+async fn a_model_driven_decision_names_the_features_that_raised_the_score() {
+    let app = Spawn::new(Backend::Memory)
+        .set("RISK__MODEL__DIR", repo_path("models/lgbm").display())
+        .start()
+        .await;
+    let device = format!("dev-ring-{}", tx());
+    let mut last = Value::Null;
+    // Card testing: new cards, one device, small amounts, seconds apart.
+    for n in 0..12 {
+        let mut body = request(&tx(), &format!("card-t{n}-{device}"));
+        body["device"]["id"] = json!(device);
+        body["amount"]["value_minor"] = json!(150);
+        last = app.decide_ok(&body).await;
+    }
+    let reasons = last["reasons"].as_array().expect("reasons");
+    let codes: Vec<&str> = reasons.iter().filter_map(|r| r["code"].as_str()).collect();
+    let band = codes
+        .iter()
+        .position(|c| c.starts_with("MODEL_") && *c != "MODEL_FACTOR");
+    let band = band.unwrap_or_else(|| panic!("the model drove this decision: {last}"));
+    let factors: Vec<&Value> = reasons.iter().filter(|r| r["code"] == "MODEL_FACTOR").collect();
+    assert!((1..=3).contains(&factors.len()), "{last}");
+    assert_eq!(
+        codes[band + 1],
+        "MODEL_FACTOR",
+        "factors follow the model's reason: {codes:?}"
+    );
+    assert!(
+        factors.iter().all(|f| f["source"] == "model"
+            && f["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(" raised the score by "))),
+        "{last}"
+    );
+}
