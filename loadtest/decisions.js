@@ -49,7 +49,11 @@ function body() {
   return JSON.stringify({
     transaction_id: `k6-${RUN}-${counter}`,
     amount: { value_minor: amount, currency: 'EUR' },
-    customer: { id: `cus-${c}`, email: `c${c}@example.com` },
+    // 85 % of shoppers have an account (its date fixed per shopper); the rest are guests.
+    customer: c % 100 < 85
+      ? { id: `cus-${c}`, email: `c${c}@example.com`,
+          account_created_at: `20${22 + (c % 4)}-${String(1 + (c % 12)).padStart(2, '0')}-${String(1 + (c % 28)).padStart(2, '0')}T10:00:00Z` }
+      : { id: `cus-${c}`, email: `c${c}@example.com` },
     payment: { method: 'card', card_fingerprint: card, bin: '411111', last4: '0042', card_country: 'DE' },
     device: { ip, id: device },
     shipping: { country: 'DE' },

@@ -30,13 +30,18 @@ request = function()
     ip = string.format("203.0.%d.%d", c % 250, c % 200)
     amount = math.floor(math.exp(6 + math.random() * 4))
   end
+  -- 85 % of shoppers have an account (its date fixed per shopper); the rest check out as guests.
+  local account = ""
+  if c % 100 < 85 then
+    account = string.format(',"account_created_at":"20%02d-%02d-%02dT10:00:00Z"', 22 + c % 4, 1 + c % 12, 1 + c % 28)
+  end
   local body = string.format(
     '{"transaction_id":"wrk-%s-%d","amount":{"value_minor":%d,"currency":"EUR"},' ..
-    '"customer":{"id":"cus-%d","email":"c%d@example.com"},' ..
+    '"customer":{"id":"cus-%d","email":"c%d@example.com"%s},' ..
     '"payment":{"method":"card","card_fingerprint":"%s","bin":"411111","last4":"0042","card_country":"DE"},' ..
     '"device":{"ip":"%s","id":"%s"},"shipping":{"country":"DE"},"billing":{"country":"DE"},' ..
     '"items":[{"sku":"sku-%d","quantity":1,"unit_price_minor":%d}]}',
-    run, counter, amount, c, c, card, ip, device, c % 100, amount)
+    run, counter, amount, c, c, account, card, ip, device, c % 100, amount)
   return wrk.format("POST", "/v1/decisions", {["Content-Type"] = "application/json"}, body)
 end
 

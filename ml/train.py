@@ -257,8 +257,8 @@ def write_report(path, card, per_scenario):
         "",
         "Where a rate target on legitimate traffic is missed, it is by the distance between validation and test "
         "days: the thresholds are set on the validation week to the target exactly, and the later week's "
-        "legitimate traffic scores slightly higher. Recall is capped near 86 % by the look-alike scenario: "
-        "fraud labels on ordinary purchases, which no model can separate.",
+        "legitimate traffic scores slightly higher. Recall stays below 100 % mostly because of the look-alike "
+        "scenario (table above): fraud labels on ordinary purchases, which no model can separate.",
         "",
         f"ONNX export vs LightGBM, largest difference on 2,000 test rows: {card['onnx_vs_lightgbm_max_abs_diff']:.2e}.",
         "",

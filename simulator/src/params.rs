@@ -27,6 +27,7 @@ pub struct CustomerParams {
     pub account_age_days: [u32; 2],
     pub ship_abroad_share: f64,
     pub new_device_share: f64,
+    pub guest_share: f64,
     pub email_domains: Vec<String>,
 }
 

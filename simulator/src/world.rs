@@ -32,7 +32,8 @@ struct Shopper {
     id: String,
     email: String,
     country: String,
-    created_ms: i64,
+    /// `None` for a guest checkout (no account).
+    created_ms: Option<i64>,
     arrival_ms: i64,
     cards: Vec<Card>,
     devices: Vec<String>,
@@ -44,7 +45,8 @@ struct Event {
     at_ms: i64,
     customer_id: String,
     email: String,
-    created_ms: i64,
+    /// `None` for a guest checkout (no account).
+    created_ms: Option<i64>,
     card: Card,
     ip: String,
     device: String,
@@ -279,7 +281,7 @@ impl<'p> World<'p> {
             id: format!("cus_{n:06}"),
             email: format!("shopper{n}@{domain}"),
             country,
-            created_ms,
+            created_ms: (!rng.gen_bool(c.guest_share)).then_some(created_ms),
             arrival_ms,
             cards,
             devices,
@@ -310,7 +312,7 @@ impl<'p> World<'p> {
         Identity {
             id: format!("cus_f{:05}", self.serial),
             email: format!("user{}@{domain}", self.serial),
-            created_ms: t0 - rng.gen_range(MINUTE..HOUR),
+            created_ms: (!rng.gen_bool(self.p.customers.guest_share)).then(|| t0 - rng.gen_range(MINUTE..HOUR)),
             country,
         }
     }
@@ -438,7 +440,8 @@ impl<'p> World<'p> {
 struct Identity {
     id: String,
     email: String,
-    created_ms: i64,
+    /// `None` for a guest checkout (no account).
+    created_ms: Option<i64>,
     country: String,
 }
 
@@ -471,7 +474,7 @@ impl Event {
                 customer: Customer {
                     id: self.customer_id,
                     email: Some(self.email),
-                    account_created_at: Some(rfc3339(self.created_ms)),
+                    account_created_at: self.created_ms.map(rfc3339),
                 },
                 payment: Payment {
                     method: Some(PaymentMethod::Card),
