@@ -255,20 +255,42 @@ fn unwind(stack: &mut Vec<PathElement>, base: usize, index: usize) {
 }
 
 fn unwound_sum(path: &[PathElement], index: usize) -> f64 {
+    // The hottest loop of TreeSHAP: divisions hoisted out of it (one and zero are fixed
+    // for the call; 1 / (i + 1) comes from a table).
     let depth = path.len() - 1;
     let (one, zero) = (path[index].one, path[index].zero);
+    let scale = (depth + 1) as f64;
     let mut next = path[depth].weight;
     let mut total = 0.0;
-    for i in (0..depth).rev() {
-        if one != 0.0 {
-            let tmp = next * (depth + 1) as f64 / ((i + 1) as f64 * one);
+    if one != 0.0 {
+        let per_one = scale / one;
+        let zero_share = zero / scale;
+        for i in (0..depth).rev() {
+            let tmp = next * per_one * reciprocal(i + 1);
             total += tmp;
-            next = path[i].weight - tmp * zero * (depth - i) as f64 / (depth + 1) as f64;
-        } else if zero != 0.0 {
-            total += path[i].weight / zero / ((depth - i) as f64 / (depth + 1) as f64);
+            next = path[i].weight - tmp * zero_share * (depth - i) as f64;
+        }
+    } else if zero != 0.0 {
+        let per_zero = scale / zero;
+        for i in (0..depth).rev() {
+            total += path[i].weight * per_zero * reciprocal(depth - i);
         }
     }
     total
+}
+
+/// 1 / n for the small n of path lengths, without a division.
+fn reciprocal(n: usize) -> f64 {
+    const TABLE: [f64; 64] = {
+        let mut t = [0.0; 64];
+        let mut i = 1;
+        while i < 64 {
+            t[i] = 1.0 / i as f64;
+            i += 1;
+        }
+        t
+    };
+    TABLE.get(n).copied().unwrap_or_else(|| 1.0 / n as f64)
 }
 
 /// Depth-first into arrays; a node's children are pushed after it.
