@@ -1,7 +1,6 @@
--- wrk request mix for POST /v1/decisions (used by scripts/bench.sh for saturation).
--- 95 %: shoppers from a base of 50,000, each with two cards and one device;
--- 5 %: a card-testing ring (5 devices, 20 IPs, 2,000 cards, small amounts).
--- Transaction ids are unique per run and thread, so every request is a new decision.
+-- wrk request mix for POST /v1/decisions: the simulator's history (HISTORY, default
+-- build/history.jsonl: shoppers with habits and ~1.3 % fraud campaigns), cycled through
+-- in order, each request under a fresh transaction id so every one is a new decision.
 local threads = {}
 
 function setup(thread)
@@ -12,36 +11,20 @@ end
 function init(args)
   run = string.format("%d-%d", os.time(), tid)
   counter = 0
-  math.randomseed(os.time() * 100 + tid)
+  lines = {}
+  local path = os.getenv("HISTORY") or "build/history.jsonl"
+  for line in io.lines(path) do
+    lines[#lines + 1] = line
+  end
+  -- Threads start at different places of the history.
+  position = math.floor(#lines * (tid - 1) / math.max(#threads, 1))
 end
 
 request = function()
   counter = counter + 1
-  local c = math.random(1, 50000)
-  local card, device, ip, amount
-  if math.random() < 0.05 then
-    card = "fp-ring-" .. math.random(1, 2000)
-    device = "dev-ring-" .. math.random(1, 5)
-    ip = "198.51.100." .. math.random(1, 20)
-    amount = math.random(100, 500)
-  else
-    card = "fp-" .. c .. "-" .. math.random(1, 2)
-    device = "dev-" .. c
-    ip = string.format("203.0.%d.%d", c % 250, c % 200)
-    amount = math.floor(math.exp(6 + math.random() * 4))
-  end
-  -- 85 % of shoppers have an account (its date fixed per shopper); the rest check out as guests.
-  local account = ""
-  if c % 100 < 85 then
-    account = string.format(',"account_created_at":"20%02d-%02d-%02dT10:00:00Z"', 22 + c % 4, 1 + c % 12, 1 + c % 28)
-  end
-  local body = string.format(
-    '{"transaction_id":"wrk-%s-%d","amount":{"value_minor":%d,"currency":"EUR"},' ..
-    '"customer":{"id":"cus-%d","email":"c%d@example.com"%s},' ..
-    '"payment":{"method":"card","card_fingerprint":"%s","bin":"411111","last4":"0042","card_country":"DE"},' ..
-    '"device":{"ip":"%s","id":"%s"},"shipping":{"country":"DE"},"billing":{"country":"DE"},' ..
-    '"items":[{"sku":"sku-%d","quantity":1,"unit_price_minor":%d}]}',
-    run, counter, amount, c, c, account, card, ip, device, c % 100, amount)
+  position = position % #lines + 1
+  local body = string.gsub(lines[position], '"transaction_id":"[^"]*"',
+    string.format('"transaction_id":"wrk-%s-%d"', run, counter), 1)
   return wrk.format("POST", "/v1/decisions", {["Content-Type"] = "application/json"}, body)
 end
 

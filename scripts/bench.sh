@@ -14,7 +14,10 @@ echo "== criterion: parts of the hot path"
 [ -n "${SKIP_CRITERION:-}" ] || cargo bench --locked -p risk-sidecar --bench decide 2>&1 | grep -E '^[a-z_/]+|time:' | tee "$out/criterion.txt"
 
 echo "== release build"
-cargo build --release --locked -p risk-sidecar
+cargo build --release --locked -p risk-sidecar -p simulator
+# The request mix is the simulator's history (seed 42), as for `make train`.
+export HISTORY=${HISTORY:-build/history.jsonl}
+[ -s "$HISTORY" ] || { mkdir -p build; ./target/release/simulator --seed 42 --out "$HISTORY"; }
 prefix="bench-http-$(date +%s)"
 RISK__SERVER__PORT=$port RISK__REDIS__URL=${REDIS_URL:-redis://127.0.0.1:6379} RISK__REDIS__KEY_PREFIX="$prefix" \
   RISK__LOG__FORMAT=json RUST_LOG=warn ./target/release/risk-sidecar > "$out/sidecar.log" 2>&1 &
@@ -27,7 +30,7 @@ degraded() { curl -s "$base/metrics" | awk '/^risk_degraded_decisions_total/ {n 
 run_wrk() { wrk -t1 -c"$2" -d"${duration}s" --timeout 2s -s "$1" "$3" | grep '^WRK' ; }
 run_k6() {
   "$k6" run --quiet --no-color --summary-export "$out/k6-$1.json" -e BASE_URL="$base" -e TARGET="$1" \
-    -e RATE="$2" -e DURATION="${duration}s" loadtest/decisions.js > "$out/k6-$1.txt" 2>&1 || true
+    -e RATE="$2" -e DURATION="${duration}s" -e HISTORY="$(realpath "$HISTORY")" loadtest/decisions.js > "$out/k6-$1.txt" 2>&1 || true
   python3 - "$out/k6-$1.json" "$2" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))["metrics"]
