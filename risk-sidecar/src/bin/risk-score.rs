@@ -2,7 +2,7 @@
 //! one JSON line per transaction (`transaction_id`, `score`, `decision`, `reasons`, and
 //! the history's `label` and `scenario` when present). The basis of backtests.
 
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Parser;
 use risk_sidecar::decision::policy::Policy;
 use risk_sidecar::model::OnnxModel;
-use risk_sidecar::replay::{Replayer, parse_record};
+use risk_sidecar::replay::Replayer;
 use risk_sidecar::settings::Settings;
 use serde_json::json;
 
@@ -51,13 +51,8 @@ fn run(args: Args) -> anyhow::Result<()> {
     let mut out = BufWriter::new(std::fs::File::create(&args.out).context("Failed to create the output")?);
     let mut replayer = Replayer::new(&settings);
     let mut n = 0;
-    for (i, line) in input.lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let record = parse_record(&line, i + 1)?;
-        let row = replayer.row(&record, i + 1)?;
+    for item in replayer.replay(input) {
+        let (record, row) = item?;
         let score = model.score(&row.features)?;
         let verdict = policy.decide(score, &row.features, true, model.card.thresholds);
         let scored = json!({
