@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use risk_sidecar::decision::explain;
 use risk_sidecar::decision::policy::Policy;
 use risk_sidecar::model::OnnxModel;
 use risk_sidecar::replay::Replayer;
@@ -54,7 +55,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     for item in replayer.replay(input) {
         let (record, row) = item?;
         let score = model.score(&row.features)?;
-        let verdict = policy.decide(score, &row.features, true, model.card.thresholds);
+        let mut verdict = policy.decide(score, &row.features, true, model.card.thresholds);
+        // The same explanations a live decision carries.
+        explain(&model, &row.features, &mut verdict.reasons);
         let scored = json!({
             "transaction_id": row.transaction_id,
             "score": score,

@@ -200,7 +200,7 @@ impl Reloader {
 
 /// After the model's reason (when a score band fired), the features that raised the score
 /// most. Only then: TreeSHAP costs tens of microseconds, and an allowed payment needs none.
-fn explain(model: &OnnxModel, features: &features::FeatureVector, reasons: &mut Vec<shared::Reason>) {
+pub fn explain(model: &OnnxModel, features: &features::FeatureVector, reasons: &mut Vec<shared::Reason>) {
     let model_codes = [
         ReasonCode::ModelHighRisk.as_str(),
         ReasonCode::ModelVeryHighRisk.as_str(),

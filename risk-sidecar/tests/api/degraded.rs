@@ -128,3 +128,31 @@ async fn the_sidecar_starts_degraded_when_redis_is_down_at_start() {
         "connected once Redis answered, and the script was loaded on demand"
     );
 }
+
+#[tokio::test]
+async fn a_redis_that_lost_its_scripts_gets_them_again_without_degrading() {
+    use fred::interfaces::{ClientLike, LuaInterface};
+
+    let (_dir, policy) = policy_file(SHOW_CARD_COUNT);
+    let app = Spawn::new(Backend::Redis)
+        .set("RISK__POLICY__PATH", policy.display())
+        .start()
+        .await;
+    let card = format!("card-noscript-{}", tx());
+    app.decide_ok(&request(&tx(), &card)).await;
+
+    // A restarted Redis has an empty script cache: the next EVALSHA answers NOSCRIPT.
+    let admin = fred::prelude::Builder::from_config(fred::prelude::Config::from_url(&redis_url()).expect("url"))
+        .build()
+        .expect("client");
+    admin.init().await.expect("connects");
+    let () = admin.script_flush(false).await.expect("flushes scripts");
+
+    let body = app.decide_ok(&request(&tx(), &card)).await;
+    assert_eq!(
+        body["degraded"],
+        json!([]),
+        "the script was loaded again on the spot: {body}"
+    );
+    assert_eq!(body["reasons"][0]["message"], "card used 2 times in the last minute");
+}
