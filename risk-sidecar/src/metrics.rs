@@ -19,6 +19,7 @@ pub const RATE_LIMITED: &str = "risk_rate_limited_total";
 pub const POLICY_RELOADS: &str = "risk_policy_reloads_total";
 pub const POLICY_RULE_ERRORS: &str = "risk_policy_rule_errors_total";
 pub const MODEL_RELOADS: &str = "risk_model_reloads_total";
+pub const SHADOW_DECISIONS: &str = "risk_shadow_decisions_total";
 
 /// Sub-millisecond work needs fine buckets: 10 µs to 100 ms.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -84,6 +85,11 @@ fn describe_all() {
         POLICY_RULE_ERRORS,
         "Policy rules that failed to evaluate (counted as not firing)."
     );
+    describe_counter!(MODEL_RELOADS, "Model reloads, by result.");
+    describe_counter!(
+        SHADOW_DECISIONS,
+        "Decisions the shadow model would have made, by whether it agreed."
+    );
 }
 
 pub fn http_request(route: &str, status: u16, elapsed: Duration) {
@@ -125,4 +131,10 @@ pub fn policy_rule_error() {
 
 pub fn model_reload(result: &'static str) {
     counter!(MODEL_RELOADS, "result" => result).increment(1);
+}
+
+/// `agreed`: the shadow's decision equals the live one.
+pub fn shadow_decision(shadow: shared::Decision, agreed: bool) {
+    counter!(SHADOW_DECISIONS, "decision" => shadow.as_str(), "agreed" => if agreed { "yes" } else { "no" })
+        .increment(1);
 }

@@ -54,6 +54,8 @@ pub struct RedisSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ModelSettings {
     pub dir: PathBuf,
+    /// Empty for none.
+    pub shadow_dir: PathBuf,
     pub sessions: usize,
     pub ort_library: String,
 }

@@ -109,12 +109,14 @@ impl Application {
             }
         };
         let features = FeatureContext::new(&settings.currency.rates, &settings.currency.reference);
+        let shadow = shadow_model(&settings, model_sessions).map_err(StartupError::Config)?;
         let service = Arc::new(DecisionService::new(
             model,
             policy,
             features,
             settings.decision.budget(),
         ));
+        service.shadow.store(shadow.map(Arc::new));
         let limiter = Arc::new(CallerLimiter::new(&settings.limits));
         limiter.spawn_cleanup();
         crate::metrics::spawn_upkeep(metrics.clone());
@@ -206,6 +208,20 @@ async fn record_metrics(
         start.elapsed(),
     );
     Ok(response)
+}
+
+fn shadow_model(settings: &Settings, sessions: usize) -> anyhow::Result<Option<crate::model::OnnxModel>> {
+    if settings.model.shadow_dir.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    let source = ModelSource {
+        dir: settings.model.shadow_dir.clone(),
+        sessions,
+        library: settings.model.ort_library.clone(),
+    };
+    let model = source.load().context("Failed to load the shadow model")?;
+    tracing::info!(version = %model.version(), "Shadow model loaded: scored on every decision, never deciding.");
+    Ok(Some(model))
 }
 
 /// `Ok(None)` when the file does not exist (yet).

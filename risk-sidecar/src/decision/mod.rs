@@ -27,6 +27,8 @@ pub struct Outcome {
 
 pub struct DecisionService {
     pub model: ArcSwap<OnnxModel>,
+    /// A candidate scored beside the live model on every decision, never deciding.
+    pub shadow: ArcSwapOption<OnnxModel>,
     /// Empty until a policy file has loaded: decisions answer 503 `not_ready`.
     pub policy: ArcSwapOption<Policy>,
     pub features: FeatureContext,
@@ -44,6 +46,7 @@ impl DecisionService {
     ) -> DecisionService {
         DecisionService {
             model: ArcSwap::from_pointee(model),
+            shadow: ArcSwapOption::empty(),
             policy: ArcSwapOption::new(policy.map(Arc::new)),
             features,
             budget,
@@ -85,6 +88,7 @@ impl DecisionService {
         let score = model.score(&features).map_err(|e| ApiError::Internal(e.into()))?;
         crate::metrics::inference(inference_start.elapsed());
         let mut verdict = policy.decide(score, &features, snapshot.is_some(), model.card.thresholds);
+        self.shadow(&policy, &features, snapshot.is_some(), input, verdict.decision);
         explain(&model, &features, &mut verdict.reasons);
 
         let mut response = DecisionResponse {
@@ -119,6 +123,35 @@ impl DecisionService {
                 let json = serde_json::to_string(&response).map_err(|e| ApiError::Internal(e.into()))?;
                 Ok(Outcome { json })
             }
+        }
+    }
+
+    /// What the shadow model would have decided under the same policy: measured and
+    /// logged at debug level, never answered.
+    fn shadow(
+        &self,
+        policy: &Policy,
+        features: &features::FeatureVector,
+        velocity_available: bool,
+        input: &DecisionInput,
+        live: shared::Decision,
+    ) {
+        let Some(shadow) = self.shadow.load_full() else { return };
+        match shadow.score(features) {
+            Ok(score) => {
+                let decision = policy
+                    .decide(score, features, velocity_available, shadow.card.thresholds)
+                    .decision;
+                crate::metrics::shadow_decision(decision, decision == live);
+                tracing::debug!(
+                    transaction_id = %input.transaction_id,
+                    shadow_version = %shadow.version(),
+                    score,
+                    decision = decision.as_str(),
+                    "Shadow model scored."
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "Shadow model failed to score."),
         }
     }
 

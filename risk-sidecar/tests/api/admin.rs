@@ -142,3 +142,29 @@ async fn a_model_is_reloaded_in_place_and_a_wrong_one_is_refused_while_the_old_o
             .contains("risk_model_reloads_total{result=\"rejected\"}")
     );
 }
+
+#[tokio::test]
+async fn a_shadow_model_is_scored_on_every_decision_and_never_decides() {
+    let app = Spawn::new(Backend::Memory)
+        .set("RISK__MODEL__SHADOW_DIR", repo_path("models/lgbm").display())
+        .start()
+        .await;
+    for _ in 0..3 {
+        let body = app.decide_ok(&request(&tx(), "card-shadow")).await;
+        assert!(
+            body["model_version"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("fixture-")),
+            "the live model decides"
+        );
+    }
+    // No other test runs a shadow, so this process's counter holds exactly these three.
+    let shadowed: f64 = app
+        .metrics()
+        .await
+        .lines()
+        .filter(|l| l.starts_with("risk_shadow_decisions_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(shadowed, 3.0);
+}
