@@ -19,12 +19,6 @@ use crate::error::ApiError;
 use crate::model::OnnxModel;
 use crate::store::{StoreError, VelocityStore};
 
-/// A decision as the handler sends it: the JSON body (stored decisions are returned
-/// byte for byte, so a retry never re-serialises).
-pub struct Outcome {
-    pub json: String,
-}
-
 pub struct DecisionService {
     pub model: ArcSwap<OnnxModel>,
     /// A candidate scored beside the live model on every decision, never deciding.
@@ -56,34 +50,40 @@ impl DecisionService {
     #[tracing::instrument(name = "Decide", skip_all)]
     /// `store` is the calling worker's: each actix worker keeps its own Redis client so a
     /// decision's IO never hops threads.
-    /// `with_features` adds the input row to the response (see `DecisionResponse::features`).
+    /// The response body: a stored decision is returned byte for byte, so a retry never
+    /// re-serialises. `with_features` adds the input row (see `DecisionResponse::features`).
     pub async fn decide(
         &self,
         store: &VelocityStore,
         input: &DecisionInput,
         with_features: bool,
-    ) -> Result<Outcome, ApiError> {
+    ) -> Result<String, ApiError> {
         let start = Instant::now();
         let policy = self.policy.load_full().ok_or(ApiError::NotReady)?;
         let observation = self.features.observation(input);
 
         let mut degraded = Vec::new();
-        let snapshot = match self.within(start, store, store.observe(&observation), "observe").await {
+        let observe_start = Instant::now();
+        let observed = self.within(start, store.observe(&observation), "observe").await;
+        crate::metrics::velocity_store(store.state().as_str(), observe_start.elapsed());
+        let snapshot = match observed {
             Ok(observed) => {
                 if let Some(json) = observed.stored_decision {
                     // A retry: the same decision, counted once (the store saw the id before).
-                    return Ok(Outcome { json });
+                    return Ok(json);
                 }
                 Some(observed.snapshot)
             }
             Err(_) => {
+                crate::metrics::degraded(Degraded::VelocityUnavailable);
                 degraded.push(Degraded::VelocityUnavailable);
                 None
             }
         };
 
         let features = self.features.compute(input, snapshot.as_ref());
-        let model = self.model.load();
+        // An Arc, not a guard: it lives across the store_decision await below.
+        let model = self.model.load_full();
         let inference_start = Instant::now();
         let score = model.score(&features).map_err(|e| ApiError::Internal(e.into()))?;
         crate::metrics::inference(inference_start.elapsed());
@@ -108,20 +108,19 @@ impl DecisionService {
         let stored = self
             .within(
                 start,
-                store,
                 store.store_decision(&input.transaction_id, &json),
                 "store_decision",
             )
             .await;
         crate::metrics::decision(response.decision, start.elapsed());
         match stored {
-            Ok(None) => Ok(Outcome { json }),
+            Ok(None) => Ok(json),
             // Lost a race with a concurrent retry: answer with the decision that was stored first.
-            Ok(Some(first)) => Ok(Outcome { json: first }),
+            Ok(Some(first)) => Ok(first),
             Err(_) => {
                 response.degraded.push(Degraded::IdempotencyUnavailable);
                 let json = serde_json::to_string(&response).map_err(|e| ApiError::Internal(e.into()))?;
-                Ok(Outcome { json })
+                Ok(json)
             }
         }
     }
@@ -166,29 +165,20 @@ impl DecisionService {
         }
     }
 
-    /// Runs a store call inside what is left of the decision's budget, and accounts for
-    /// its failure. Every failure degrades the decision; none fails it.
+    /// Runs a store call inside what is left of the decision's budget, and counts its
+    /// failure. Every failure degrades the decision; none fails it.
     async fn within<T>(
         &self,
         start: Instant,
-        store: &VelocityStore,
         call: impl Future<Output = Result<T, StoreError>>,
         op: &'static str,
     ) -> Result<T, StoreError> {
         let left = self.budget.saturating_sub(start.elapsed());
-        let call_start = Instant::now();
-        let result = match tokio::time::timeout(left, call).await {
-            Ok(r) => r,
-            Err(_) => Err(StoreError::Timeout),
-        };
-        if op == "observe" {
-            crate::metrics::velocity_store(store.state().as_str(), call_start.elapsed());
-        }
+        let result = tokio::time::timeout(left, call)
+            .await
+            .unwrap_or(Err(StoreError::Timeout));
         if let Err(e) = &result {
             crate::metrics::store_error(op, e.as_label());
-            if op == "observe" {
-                crate::metrics::degraded(Degraded::VelocityUnavailable);
-            }
             tracing::debug!(error = %e, op, "Velocity store call failed; deciding without it.");
         }
         result
