@@ -1,0 +1,183 @@
+//! Accounts: sign-up, log-in, rotating refresh tokens, roles.
+
+mod email;
+mod limiter;
+mod password;
+mod tokens;
+
+pub use email::Email;
+pub use limiter::LoginLimiter;
+pub use password::{Password, PasswordHasher};
+pub use tokens::{AccessClaims, IssuedTokens, TokenIssuer, random_token, random_token_short};
+
+use deadpool_postgres::Pool;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::{ShopError, is_unique_violation};
+
+/// Who may do what. Staff roles are for the security console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Shopper,
+    Analyst,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Shopper => "shopper",
+            Role::Analyst => "analyst",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "shopper" => Some(Role::Shopper),
+            "analyst" => Some(Role::Analyst),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn is_staff(self) -> bool {
+        !matches!(self, Role::Shopper)
+    }
+}
+
+/// The authenticated caller, from a verified access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub account_id: i64,
+    pub email: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub account_id: i64,
+    pub email: String,
+    pub role: Role,
+    pub created_at: OffsetDateTime,
+}
+
+/// Sign-up, log-in and token rotation over the database.
+#[derive(Clone)]
+pub struct Accounts {
+    pool: Pool,
+    hasher: PasswordHasher,
+    pub tokens: TokenIssuer,
+    limiter: LoginLimiter,
+}
+
+// === impl Accounts ===
+
+impl Accounts {
+    pub fn new(pool: Pool, hasher: PasswordHasher, tokens: TokenIssuer, limiter: LoginLimiter) -> Accounts {
+        Accounts {
+            pool,
+            hasher,
+            tokens,
+            limiter,
+        }
+    }
+
+    #[tracing::instrument(name = "Sign up", skip_all)]
+    pub async fn sign_up(&self, email: Email, password: Password) -> Result<Identity, ShopError> {
+        let hash = self.hasher.hash(password).await?;
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "insert into account (email, password_hash) values ($1, $2) returning account_id, role",
+                &[&email.as_str(), &hash],
+            )
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e, "account_email_key") {
+                    ShopError::EmailTaken
+                } else {
+                    e.into()
+                }
+            })?;
+        Ok(Identity {
+            account_id: row.get(0),
+            email: email.into_inner(),
+            role: Role::parse(row.get(1)).unwrap_or(Role::Shopper),
+        })
+    }
+
+    /// Checks the password (rate-limited per account and per IP); the same answer and
+    /// about the same time whether or not the account exists.
+    #[tracing::instrument(name = "Log in", skip_all)]
+    pub async fn log_in(&self, email: &str, password: Password, ip: &str) -> Result<Identity, ShopError> {
+        let email = email.trim().to_lowercase();
+        self.limiter.check(&email, ip)?;
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "select account_id, password_hash, role from account where email = $1",
+                &[&email],
+            )
+            .await?;
+        drop(client);
+        let stored = row.as_ref().map(|r| r.get::<_, String>(1));
+        let valid = self.hasher.verify(password, stored).await?;
+        match (row, valid) {
+            (Some(row), true) => {
+                crate::metrics::login_attempt("ok");
+                Ok(Identity {
+                    account_id: row.get(0),
+                    email,
+                    role: Role::parse(row.get(2)).unwrap_or(Role::Shopper),
+                })
+            }
+            _ => {
+                crate::metrics::login_attempt("bad_credentials");
+                Err(ShopError::BadCredentials)
+            }
+        }
+    }
+
+    pub async fn issue(&self, identity: &Identity) -> Result<IssuedTokens, ShopError> {
+        let client = self.pool.get().await?;
+        self.tokens.issue(&client, identity, None).await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Result<(Identity, IssuedTokens), ShopError> {
+        let mut client = self.pool.get().await?;
+        self.tokens.rotate(&mut client, refresh_token).await
+    }
+
+    pub async fn log_out(&self, refresh_token: &str) -> Result<(), ShopError> {
+        let client = self.pool.get().await?;
+        self.tokens.revoke_family(&client, refresh_token).await
+    }
+
+    pub fn retain_recent(&self) {
+        self.limiter.retain_recent();
+    }
+
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+
+    pub async fn account(&self, account_id: i64) -> Result<Account, ShopError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "select account_id, email, role, created_at from account where account_id = $1",
+                &[&account_id],
+            )
+            .await?
+            .ok_or(ShopError::NotFound)?;
+        Ok(Account {
+            account_id: row.get(0),
+            email: row.get(1),
+            role: Role::parse(row.get(2)).unwrap_or(Role::Shopper),
+            created_at: row.get(3),
+        })
+    }
+}

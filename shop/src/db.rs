@@ -1,0 +1,79 @@
+//! The PostgreSQL pool and the schema migrations (`migrations/` at the repository root).
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+use crate::settings::{DatabaseSettings, SettingsError};
+
+mod embedded {
+    refinery::embed_migrations!("../migrations");
+}
+
+/// Builds the pool without connecting: the shop starts (and says "not ready") while
+/// PostgreSQL is down, and serves as soon as it is back.
+pub fn pool(settings: &DatabaseSettings) -> Result<Pool, SettingsError> {
+    let manager = Manager::from_config(
+        settings.pg_config()?,
+        NoTls,
+        ManagerConfig {
+            // Fast: a broken connection shows on its first query, which maps to a 503 and
+            // is dropped; checking every checkout with a round trip would cost more.
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(settings.pool_size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(settings.connect_timeout()))
+        .create_timeout(Some(settings.connect_timeout()))
+        .recycle_timeout(Some(settings.connect_timeout()))
+        .build()
+        .map_err(|e| SettingsError::Invalid {
+            key: "database.pool_size",
+            problem: e.to_string(),
+        })
+}
+
+/// Applies every migration not yet applied (refinery keeps its own history table and
+/// refuses an applied file that changed).
+#[tracing::instrument(name = "Run migrations", skip(pool))]
+pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut client = pool.get().await.context("failed to connect to run migrations")?;
+    let client: &mut tokio_postgres::Client = &mut client;
+    let report = embedded::migrations::runner()
+        .run_async(client)
+        .await
+        .context("failed to apply migrations")?;
+    for migration in report.applied_migrations() {
+        tracing::info!(migration = %migration, "Applied migration.");
+    }
+    Ok(())
+}
+
+/// The newest migration this build knows.
+pub fn latest_migration() -> i64 {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Readiness: the database answers and holds this build's newest migration.
+pub async fn check_ready(pool: &Pool) -> Result<(), String> {
+    let client = pool.get().await.map_err(|e| format!("database unreachable: {e}"))?;
+    let row = client
+        .query_one(
+            "select coalesce(max(version), 0)::bigint from refinery_schema_history",
+            &[],
+        )
+        .await
+        .map_err(|e| format!("migrations not applied: {e}"))?;
+    let applied: i64 = row.get(0);
+    if applied < latest_migration() {
+        return Err(format!("migrations behind: {applied} of {}", latest_migration()));
+    }
+    Ok(())
+}

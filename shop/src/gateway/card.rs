@@ -1,0 +1,135 @@
+//! A card as typed into the checkout form. The number lives only in memory, long
+//! enough to tokenise it; it has no `Debug`, `Display` or `Serialize`.
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::GatewayError;
+
+pub struct CardNumber(String);
+
+impl CardNumber {
+    /// Digits only (spaces and dashes removed), 12–19 of them, Luhn-valid.
+    pub fn parse(raw: &str) -> Result<CardNumber, GatewayError> {
+        let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        if !(12..=19).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(GatewayError::InvalidCard("the card number must be 12 to 19 digits"));
+        }
+        if !luhn(&digits) {
+            return Err(GatewayError::InvalidCard("the card number is not valid"));
+        }
+        Ok(CardNumber(digits))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn bin(&self) -> &str {
+        &self.0[..6]
+    }
+
+    pub fn last4(&self) -> &str {
+        &self.0[self.0.len() - 4..]
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CardInput {
+    pub number: String,
+    pub exp_month: u8,
+    pub exp_year: u16,
+    pub cvc: String,
+}
+
+impl std::fmt::Debug for CardInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CardInput { .. }")
+    }
+}
+
+impl CardInput {
+    /// Number, expiry (end of the month, not in the past) and CVC (3–4 digits).
+    pub fn validate(&self) -> Result<CardNumber, GatewayError> {
+        let number = CardNumber::parse(&self.number)?;
+        if !(1..=12).contains(&self.exp_month) {
+            return Err(GatewayError::InvalidCard("the expiry month must be 1 to 12"));
+        }
+        let now = OffsetDateTime::now_utc();
+        let year = if self.exp_year < 100 {
+            2000 + self.exp_year
+        } else {
+            self.exp_year
+        };
+        if (i32::from(year), self.exp_month) < (now.year(), u8::from(now.month())) {
+            return Err(GatewayError::InvalidCard("the card has expired"));
+        }
+        if !(3..=4).contains(&self.cvc.len()) || !self.cvc.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(GatewayError::InvalidCard("the security code must be 3 or 4 digits"));
+        }
+        Ok(number)
+    }
+}
+
+fn luhn(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                if d > 4 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card(number: &str, month: u8, year: u16, cvc: &str) -> CardInput {
+        CardInput {
+            number: number.into(),
+            exp_month: month,
+            exp_year: year,
+            cvc: cvc.into(),
+        }
+    }
+
+    #[test]
+    fn valid_numbers_keep_only_what_may_be_shown() {
+        let number = CardNumber::parse("4242 4242-4242 4242").expect("valid");
+        assert_eq!((number.bin(), number.last4()), ("424242", "4242"));
+    }
+
+    #[test]
+    fn invalid_cards_are_refused_with_a_reason() {
+        for (input, why) in [
+            (card("4242424242424241", 12, 2099, "123"), "Luhn"),
+            (card("42424242", 12, 2099, "123"), "too short"),
+            (card("4242x24242424242", 12, 2099, "123"), "letters"),
+            (card("4242424242424242", 13, 2099, "123"), "month"),
+            (card("4242424242424242", 1, 2020, "123"), "expired"),
+            (card("4242424242424242", 12, 2099, "12"), "cvc"),
+        ] {
+            assert!(input.validate().is_err(), "{why}");
+        }
+        assert!(
+            card("4242424242424242", 12, 99, "1234").validate().is_ok(),
+            "two-digit year"
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_number() {
+        assert_eq!(
+            format!("{:?}", card("4242424242424242", 1, 2099, "123")),
+            "CardInput { .. }"
+        );
+    }
+}

@@ -1,0 +1,73 @@
+//! Routes: the pages, the JSON API under `/api`, and operations endpoints.
+
+mod api;
+mod health;
+mod pages;
+
+pub use pages::PageError;
+
+use actix_web::middleware::from_fn;
+use actix_web::{HttpRequest, web};
+
+use crate::error::ShopError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(64 * 1024)
+            .error_handler(|e, _| ShopError::validation("body", format!("invalid JSON: {e}")).into()),
+    )
+    .app_data(
+        web::FormConfig::default()
+            .limit(16 * 1024)
+            .error_handler(|e, _| PageError(ShopError::validation("form", format!("invalid form: {e}"))).into()),
+    )
+    .app_data(
+        web::QueryConfig::default()
+            .error_handler(|e, _| ShopError::validation("query", format!("invalid query: {e}")).into()),
+    )
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .route("/metrics", web::get().to(health::metrics))
+    .route("/static/shop.css", web::get().to(pages::stylesheet))
+    .service(web::scope("/api").configure(api::configure))
+    .service(
+        web::scope("")
+            .wrap(from_fn(crate::session::page_session))
+            .configure(pages::configure),
+    );
+}
+
+/// The shopper's IP: the peer, or the first X-Forwarded-For hop when configured.
+pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> Option<String> {
+    let info = req.connection_info();
+    let ip = if trust_forwarded_for {
+        info.realip_remote_addr()
+    } else {
+        info.peer_addr()
+    };
+    let ip = ip?;
+    ip.parse::<std::net::IpAddr>()
+        .or_else(|_| ip.parse::<std::net::SocketAddr>().map(|a| a.ip()))
+        .ok()
+        .map(|ip| ip.to_string())
+}
+
+/// Money for people: `12.34 EUR`.
+pub fn money(minor: i64, currency: &str) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let minor = minor.unsigned_abs();
+    format!("{sign}{}.{:02} {currency}", minor / 100, minor % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_shown_in_major_units() {
+        assert_eq!(money(0, "EUR"), "0.00 EUR");
+        assert_eq!(money(123456, "EUR"), "1234.56 EUR");
+        assert_eq!(money(-5, "EUR"), "-0.05 EUR");
+    }
+}

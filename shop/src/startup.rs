@@ -1,0 +1,192 @@
+//! Builds the application (production and tests share it) and binds its listener.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpServer, web};
+use deadpool_postgres::Pool;
+use metrics_exporter_prometheus::PrometheusHandle;
+use secrecy::ExposeSecret;
+use tracing_actix_web::TracingLogger;
+
+use crate::accounts::{Accounts, LoginLimiter, PasswordHasher, TokenIssuer};
+use crate::catalogue::{Carts, Catalogue};
+use crate::checkout::{Checkout, RiskClient};
+use crate::gateway::SandboxGateway;
+use crate::session::CookiePolicy;
+use crate::settings::{Settings, SettingsError};
+
+/// The shop sells in one currency.
+pub const SHOP_CURRENCY: &str = "EUR";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("invalid configuration")]
+    Config(#[from] SettingsError),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Everything a handler may need, built once.
+pub struct AppState {
+    pub pool: Pool,
+    pub accounts: Accounts,
+    pub catalogue: Catalogue,
+    pub carts: Carts,
+    pub checkout: Checkout,
+    pub cookies: CookiePolicy,
+    pub csrf_secret: String,
+    pub mailbox_enabled: bool,
+    pub trust_forwarded_for: bool,
+    pub public_url: String,
+    pub metrics: PrometheusHandle,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+// === impl Application ===
+
+impl Application {
+    /// Migrates when the database answers; starts anyway when it does not (readiness
+    /// says so, and migrations run as soon as it is back).
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let metrics = crate::metrics::install();
+        crate::metrics::spawn_upkeep(metrics.clone());
+        let pool = crate::db::pool(&settings.database)?;
+        match crate::db::migrate(&pool).await {
+            Ok(()) => {}
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "Database not ready at start; retrying in the background.");
+                spawn_migrate_retry(pool.clone());
+            }
+        }
+        if settings.dev.demo_data {
+            let hasher = password_hasher(&settings)?;
+            crate::demo::load(&pool, &hasher).await?;
+        }
+        let state = web::Data::new(build_state(&settings, pool, metrics)?);
+        spawn_limiter_upkeep(state.clone());
+
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .map_err(|e| anyhow::anyhow!("failed to bind {}:{}: {e}", settings.server.host, settings.server.port))?;
+        let port = listener.local_addr().map_err(anyhow::Error::from)?.port();
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(record_metrics))
+                .wrap(TracingLogger::default())
+                .app_data(app_state.clone())
+                .configure(crate::routes::configure)
+        })
+        .workers(workers)
+        .listen(listener)
+        .map_err(anyhow::Error::from)?
+        .run();
+        tracing::info!(port, "Shop listening.");
+        Ok(Application { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn pool(&self) -> Pool {
+        self.state.pool.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn password_hasher(settings: &Settings) -> anyhow::Result<PasswordHasher> {
+    PasswordHasher::new(settings.auth.argon2_memory_kib, settings.auth.argon2_iterations)
+}
+
+fn build_state(settings: &Settings, pool: Pool, metrics: PrometheusHandle) -> Result<AppState, StartupError> {
+    let auth = &settings.auth;
+    let tokens = TokenIssuer::new(
+        &auth.secret,
+        Duration::from_secs(auth.access_ttl_secs),
+        Duration::from_secs(auth.refresh_ttl_secs),
+    );
+    let limiter = LoginLimiter::new(auth.login_per_account_per_minute, auth.login_per_ip_per_minute);
+    let accounts = Accounts::new(pool.clone(), password_hasher(settings)?, tokens, limiter);
+    let gateway = Arc::new(SandboxGateway::new(
+        pool.clone(),
+        settings.gateway.fingerprint_secret.clone(),
+    ));
+    let checkout = Checkout::new(
+        pool.clone(),
+        gateway,
+        RiskClient::new(&settings.risk)?,
+        Duration::from_secs(settings.verification.code_ttl_secs),
+        settings.verification.max_attempts,
+    );
+    Ok(AppState {
+        catalogue: Catalogue::new(pool.clone()),
+        carts: Carts::new(pool.clone(), SHOP_CURRENCY.to_owned()),
+        accounts,
+        checkout,
+        cookies: CookiePolicy {
+            secure: auth.cookie_secure,
+        },
+        csrf_secret: auth.secret.expose_secret().to_owned(),
+        mailbox_enabled: settings.dev.mailbox,
+        trust_forwarded_for: settings.server.trust_forwarded_for,
+        public_url: settings.server.public_url.clone(),
+        metrics,
+        pool,
+    })
+}
+
+fn spawn_migrate_retry(pool: Pool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            if crate::db::migrate(&pool).await.is_ok() {
+                tracing::info!("Database back; migrations applied.");
+                return;
+            }
+        }
+    });
+}
+
+fn spawn_limiter_upkeep(state: web::Data<AppState>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            state.accounts.retain_recent();
+        }
+    });
+}
+
+/// Request latency by matched route pattern (never the raw path) and status.
+async fn record_metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let response = next.call(req).await?;
+    let route = response.request().match_pattern();
+    crate::metrics::http_request(
+        route.as_deref().unwrap_or("unmatched"),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    Ok(response)
+}
