@@ -114,7 +114,14 @@ impl Checkout {
             )
             .await?;
         if lines.is_empty() {
-            return Err(ShopError::EmptyCart);
+            // Either the cart is empty, or a concurrent submission of this very form
+            // has just turned it into an order: then finish that order.
+            drop(tx);
+            drop(client);
+            return match self.existing(identity, &key).await? {
+                Some(existing) => self.advance(existing, &request.device).await,
+                None => Err(ShopError::EmptyCart),
+            };
         }
         let mut total: i64 = 0;
         for line in &lines {

@@ -1,0 +1,10 @@
+//! The shop's API and pages over HTTP, against a fresh PostgreSQL database per test and
+//! a real risk-sidecar process.
+
+mod accounts;
+mod cart;
+mod checkout;
+mod helpers;
+mod openapi;
+mod operations;
+mod pages;

@@ -1,0 +1,285 @@
+//! The pages as a browser uses them: cookies, CSRF tokens, redirects, escaping.
+
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    html: String,
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            base: app.address.clone(),
+        }
+    }
+
+    async fn read(response: reqwest::Response) -> Page {
+        Page {
+            status: response.status(),
+            location: response
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_owned),
+            html: response.text().await.expect("body"),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        Self::read(self.http.get(format!("{}{path}", self.base)).send().await.expect("get")).await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .form(form)
+            .send()
+            .await
+            .expect("post");
+        Self::read(response).await
+    }
+
+    /// The CSRF token of the page's forms.
+    async fn csrf(&self, path: &str) -> String {
+        let page = self.get(path).await;
+        hidden(&page.html, "csrf_token")
+    }
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in {html}")) + marker.len();
+    html[start..].split('"').next().expect("value").to_owned()
+}
+
+#[tokio::test]
+async fn a_shopper_fills_a_cart_signs_up_and_buys() {
+    let app = spawn_app(Risk::Sidecar).await;
+    let browser = Browser::new(&app);
+
+    let home = browser.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.html.contains("Add to cart"));
+    let csrf = hidden(&home.html, "csrf_token");
+    let added = browser
+        .post("/cart/add", &[("csrf_token", &csrf), ("sku", BOOK), ("quantity", "2")])
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER);
+    assert!(
+        browser.get("/cart").await.html.contains("79.90 EUR"),
+        "two books in the browser's cart"
+    );
+
+    let anonymous_checkout = browser.get("/checkout").await;
+    assert_eq!(anonymous_checkout.location.as_deref(), Some("/login?next=/checkout"));
+
+    let email = unique_email();
+    let signed = browser
+        .post(
+            "/signup",
+            &[
+                ("csrf_token", &csrf),
+                ("email", &email),
+                ("password", PASSWORD),
+                ("next", "/checkout"),
+            ],
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.html);
+    assert_eq!(signed.location.as_deref(), Some("/checkout"));
+
+    let form = browser.get("/checkout").await;
+    assert!(form.html.contains("79.90 EUR"), "the cart survived sign-up");
+    let key = hidden(&form.html, "checkout_key");
+    let paid = browser
+        .post(
+            "/checkout",
+            &[
+                ("csrf_token", &csrf),
+                ("checkout_key", &key),
+                ("card_number", "4242 4242 4242 4242"),
+                ("exp_month", "12"),
+                ("exp_year", "2099"),
+                ("cvc", "123"),
+                ("shipping_country", "DE"),
+                ("billing_country", "DE"),
+            ],
+        )
+        .await;
+    assert_eq!(paid.status, StatusCode::SEE_OTHER, "{}", paid.html);
+    let order_path = paid.location.expect("to the order");
+    let order = browser.get(&order_path).await;
+    assert!(order.html.contains("Thank you"), "{}", order.html);
+    assert!(
+        browser
+            .get("/orders")
+            .await
+            .html
+            .contains(order_path.trim_start_matches("/orders/"))
+    );
+}
+
+#[tokio::test]
+async fn a_challenged_checkout_goes_through_the_verification_page() {
+    let app = spawn_app(Risk::Sidecar).await;
+    let browser = Browser::new(&app);
+    let csrf = browser.csrf("/signup").await;
+    browser
+        .post(
+            "/signup",
+            &[
+                ("csrf_token", &csrf),
+                ("email", &unique_email()),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    browser
+        .post("/cart/add", &[("csrf_token", &csrf), ("sku", PHONE), ("quantity", "1")])
+        .await;
+    let key = hidden(&browser.get("/checkout").await.html, "checkout_key");
+    let submitted = browser
+        .post(
+            "/checkout",
+            &[
+                ("csrf_token", &csrf),
+                ("checkout_key", &key),
+                ("card_number", VISA_OK),
+                ("exp_month", "12"),
+                ("exp_year", "2099"),
+                ("cvc", "123"),
+                ("shipping_country", "DE"),
+                ("billing_country", "DE"),
+            ],
+        )
+        .await;
+    let verify_path = submitted.location.expect("redirected");
+    assert!(verify_path.ends_with("/verify"), "{verify_path}");
+    let page = browser.get(&verify_path).await;
+    assert!(page.html.contains("Confirm your payment"));
+
+    let wrong = browser
+        .post(&verify_path, &[("csrf_token", &csrf), ("code", "12345x")])
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.html.contains("4 attempts left"), "{}", wrong.html);
+    let mailbox = browser.get("/dev/mailbox").await;
+    assert!(mailbox.html.contains("Your verification code"));
+    let code = app.mailed_code().await;
+    let right = browser
+        .post(&verify_path, &[("csrf_token", &csrf), ("code", &code)])
+        .await;
+    let order = browser.get(&right.location.expect("to the order")).await;
+    assert!(order.html.contains("Thank you"), "{}", order.html);
+}
+
+#[tokio::test]
+async fn forms_without_the_right_csrf_token_are_refused() {
+    let app = spawn_app(Risk::Disabled).await;
+    let browser = Browser::new(&app);
+    browser.get("/").await;
+    let forged = browser
+        .post(
+            "/cart/add",
+            &[("csrf_token", "forged"), ("sku", BOOK), ("quantity", "1")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.html.contains("This form has expired"));
+    let missing = browser.post("/cart/add", &[("sku", BOOK), ("quantity", "1")]).await;
+    assert!(missing.status.is_client_error(), "{}", missing.status);
+
+    // Another browser's token is not this browser's token.
+    let other = Browser::new(&app);
+    let theirs = other.csrf("/").await;
+    let crossed = browser
+        .post(
+            "/cart/add",
+            &[("csrf_token", &theirs), ("sku", BOOK), ("quantity", "1")],
+        )
+        .await;
+    assert_eq!(crossed.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn pages_escape_what_shoppers_type_and_never_redirect_off_site() {
+    let app = spawn_app(Risk::Disabled).await;
+    let browser = Browser::new(&app);
+    let page = browser.get("/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.html.contains("<script>alert(1)"));
+    assert!(
+        page.html.contains("&#60;script&#62;") || page.html.contains("&lt;script&gt;"),
+        "escaped"
+    );
+
+    let csrf = browser.csrf("/signup").await;
+    let signed = browser
+        .post(
+            "/signup",
+            &[
+                ("csrf_token", &csrf),
+                ("email", &unique_email()),
+                ("password", PASSWORD),
+                ("next", "//evil.example"),
+            ],
+        )
+        .await;
+    assert_eq!(signed.location.as_deref(), Some("/"));
+    let bad = browser
+        .post(
+            "/login",
+            &[
+                ("csrf_token", &csrf),
+                ("email", "nobody@example.com"),
+                ("password", "wrong password"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    assert!(bad.html.contains("e-mail or password is wrong"));
+    assert_eq!(browser.get("/nowhere").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_expired_access_cookie_is_renewed_from_the_refresh_cookie() {
+    let app = Spawn::new(Risk::Disabled)
+        .set("SHOP__AUTH__ACCESS_TTL_SECS", 1)
+        .start()
+        .await;
+    let browser = Browser::new(&app);
+    let csrf = browser.csrf("/signup").await;
+    browser
+        .post(
+            "/signup",
+            &[
+                ("csrf_token", &csrf),
+                ("email", &unique_email()),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let orders = browser.get("/orders").await;
+    assert_eq!(orders.status, StatusCode::OK, "still signed in: {:?}", orders.location);
+    assert!(orders.html.contains("My orders"));
+
+    let logged_out = browser.post("/logout", &[("csrf_token", &csrf)]).await;
+    assert_eq!(logged_out.status, StatusCode::SEE_OTHER);
+    assert_eq!(browser.get("/orders").await.status, StatusCode::SEE_OTHER, "signed out");
+}
