@@ -8,21 +8,35 @@ ML_VENV   := .venv-ml
 LOAD_VENV := .venv-loadtest
 export ORT_DYLIB_PATH := $(CURDIR)/$(ORT_LIB)
 export REDIS_URL ?= redis://127.0.0.1:6379
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+PG_ADMIN_URL := $(DATABASE_URL)
 
-.PHONY: help run test lint fmt build bench loadtest train score simulate model-fixture ort redis clean
+.PHONY: help run test e2e bench-shop migrate postgres lint fmt build bench loadtest train score simulate model-fixture ort redis clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-run: redis ort ## Start the risk sidecar on 127.0.0.1:8081 against local Redis, with the model
-	cargo build --release --locked -p risk-sidecar
-	@echo "Risk sidecar on http://127.0.0.1:8081 (POST /v1/decisions, GET /readyz, /metrics). Ctrl-C stops it."
-	RISK__REDIS__URL=$(REDIS_URL) RISK__LOG__FORMAT=pretty ./target/release/risk-sidecar
+run: redis postgres ort ## The whole system with demo data: Redis, PostgreSQL, the risk sidecar (:8081) and the shop (:8080)
+	cargo build --release --locked -p risk-sidecar -p shop
+	@psql "$(PG_ADMIN_URL)" -Atqc "select 1 from pg_database where datname = 'shop'" | grep -q 1 || psql "$(PG_ADMIN_URL)" -qc "create database shop"
+	scripts/run.sh
 
-test: redis ort ## Every test: format, clippy, unit, property and integration tests (real Redis)
+test: redis postgres ort ## Every test: format, clippy, unit, property, integration (real Redis, PostgreSQL, sidecar) and the browser end-to-end test
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
-	cargo test --workspace --locked --no-fail-fast; status=$$?; scripts/purge-keys.sh 'test-*' 'bench-*'; exit $$status
+	cargo test --workspace --locked --no-fail-fast; status=$$?; scripts/purge-keys.sh 'test-*' 'bench-*'; scripts/drop-test-databases.sh; exit $$status
+	scripts/e2e.sh
+
+e2e: postgres ort ## The browser test alone: sign up, buy, card-testing burst meets the challenge (screenshots in target/e2e/)
+	scripts/e2e.sh
+
+migrate: postgres ## Apply the shop's migrations to SHOP__DATABASE__URL (default: the local database shop)
+	cargo build --release --locked -p shop
+	@psql "$(PG_ADMIN_URL)" -Atqc "select 1 from pg_database where datname = 'shop'" | grep -q 1 || psql "$(PG_ADMIN_URL)" -qc "create database shop"
+	./target/release/shop migrate
+
+postgres: ## Make sure PostgreSQL answers on 127.0.0.1:5432 (installs and starts it locally if needed)
+	scripts/ensure-postgres.sh
 
 lint: ## Format check and clippy
 	cargo fmt --all -- --check
@@ -37,13 +51,17 @@ build: ort ## Release build
 bench: redis ort loadtest-tools ## Criterion micro-benchmarks and the HTTP load benchmark (figures for the README)
 	scripts/bench.sh
 
+bench-shop: redis postgres ort ## What the risk call adds to a checkout: p50/p99 with the sidecar on and off, interleaved
+	cargo build --release --locked -p risk-sidecar
+	cargo bench --locked -p shop --bench checkout; status=$$?; scripts/purge-keys.sh 'bench-*'; exit $$status
+
 loadtest: redis ort loadtest-tools ## k6 capacity test against a sidecar started for it (loadtest/decisions.js)
 	scripts/loadtest.sh
 
 HISTORY ?=
 OUT ?= models/lgbm
 SEED ?= 42
-train: ort ## Train the model: simulated history (or HISTORY=file.jsonl), replay, LightGBM, ONNX, card, ml/REPORT.md -> OUT
+train: ort ## Train the model: simulated history (or HISTORY=file.jsonl), replay, IsolationForest + LightGBM, ONNX, card, ml/REPORT.md -> OUT
 	scripts/ensure-python-venv.sh $(ML_VENV) ml/requirements.txt
 	cargo build --release --locked -p simulator -p risk-sidecar
 	@mkdir -p build
@@ -64,9 +82,10 @@ simulate: ## Write a simulated history: build/history.jsonl (SEED=42)
 	@mkdir -p build
 	./target/release/simulator --seed $(SEED) --out build/history.jsonl
 
-model-fixture: ## Regenerate the fixture model in models/fixture (LightGBM on synthetic rows)
+model-fixture: ## Regenerate the fixture models in models/fixture and models/fixture-anomaly (LightGBM [+ IsolationForest] on synthetic rows)
 	scripts/ensure-python-venv.sh $(ML_VENV) ml/requirements.txt
 	$(ML_VENV)/bin/python ml/make_fixture_model.py --out models/fixture
+	$(ML_VENV)/bin/python ml/make_fixture_model.py --anomaly-feature --out models/fixture-anomaly
 
 ort: $(ORT_LIB) ## Fetch the ONNX Runtime library from its PyPI wheel (pinned by hash)
 

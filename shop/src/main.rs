@@ -20,6 +20,16 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init(settings.log.format);
+    // `shop migrate`: apply the migrations and exit (`make migrate`).
+    if std::env::args().nth(1).as_deref() == Some("migrate") {
+        return match migrate(&settings).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("shop: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(e) => {
@@ -39,4 +49,9 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let pool = shop::db::pool(&settings.database)?;
+    shop::db::migrate(&pool).await
 }
