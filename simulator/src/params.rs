@@ -28,6 +28,7 @@ pub struct CustomerParams {
     pub ship_abroad_share: f64,
     pub new_device_share: f64,
     pub guest_share: f64,
+    pub first_purchase_at_signup: f64,
     pub email_domains: Vec<String>,
 }
 

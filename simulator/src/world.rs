@@ -115,9 +115,14 @@ impl<'p> World<'p> {
             } else {
                 0
             };
-            for _ in 0..n {
+            let signs_up_to_buy = s.arrival_ms > self.start_ms && rng.gen_bool(c.first_purchase_at_signup);
+            for k in 0..n + u32::from(signs_up_to_buy) {
                 let s = &self.shoppers[i];
-                let at = self.rhythmic_time(rng, s.arrival_ms, self.end_ms);
+                let at = if k == n {
+                    (s.arrival_ms + rng.gen_range(MINUTE..20 * MINUTE)).min(self.end_ms - 1)
+                } else {
+                    self.rhythmic_time(rng, s.arrival_ms, self.end_ms)
+                };
                 let card = s.cards.choose(rng).cloned().unwrap_or_else(|| s.cards[0].clone());
                 let device = if rng.gen_bool(c.new_device_share) {
                     token(rng, "dev")

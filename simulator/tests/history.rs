@@ -104,3 +104,23 @@ fn a_broken_parameter_file_is_refused() {
         "unknown keys are refused"
     );
 }
+
+#[test]
+fn most_purchases_on_an_accounts_first_day_are_newcomers_buying_at_sign_up() {
+    // A model learns "first day = fraud" if newcomers never buy on their first day.
+    let history = simulate(&small(), 7).expect("runs");
+    let first_day = |r: &&HistoryRecord| {
+        r.request.customer.account_created_at.as_deref().is_some_and(|created| {
+            let created =
+                time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc3339).expect("RFC 3339");
+            ms(r) - (created.unix_timestamp_nanos() / 1_000_000) as i64 <= 86_400_000
+        })
+    };
+    let young: Vec<&HistoryRecord> = history.iter().filter(first_day).collect();
+    let legit = young.iter().filter(|r| r.label == Some(Label::Legitimate)).count();
+    assert!(
+        legit * 2 > young.len(),
+        "{legit} legitimate of {} first-day purchases",
+        young.len()
+    );
+}
