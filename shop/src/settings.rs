@@ -70,6 +70,9 @@ pub struct RiskSettings {
 pub struct VerificationSettings {
     pub code_ttl_secs: u64,
     pub max_attempts: i32,
+    /// How often orders stuck in `pending` are looked for, and how old they must be.
+    pub reconcile_interval_secs: u64,
+    pub reconcile_after_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -74,6 +74,11 @@ impl Application {
         }
         let state = web::Data::new(build_state(&settings, pool, metrics)?);
         spawn_limiter_upkeep(state.clone());
+        spawn_reconciler(
+            state.clone(),
+            Duration::from_secs(settings.verification.reconcile_interval_secs.max(1)),
+            Duration::from_secs(settings.verification.reconcile_after_secs),
+        );
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
             .map_err(|e| anyhow::anyhow!("failed to bind {}:{}: {e}", settings.server.host, settings.server.port))?;
@@ -171,6 +176,19 @@ fn spawn_limiter_upkeep(state: web::Data<AppState>) {
         loop {
             tick.tick().await;
             state.accounts.retain_recent();
+        }
+    });
+}
+
+fn spawn_reconciler(state: web::Data<AppState>, every: Duration, older_than: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.checkout.reconcile(older_than).await {
+                tracing::debug!(error = %e, "Reconciliation skipped.");
+            }
         }
     });
 }

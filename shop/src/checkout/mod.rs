@@ -573,6 +573,38 @@ impl Checkout {
         })
     }
 
+    /// Finishes orders left `pending` for longer than `older_than` (a crash, a
+    /// gateway outage, a shopper who closed the tab mid-payment): the same state
+    /// machine, so a capture that happened before the crash is recorded, not repeated.
+    #[tracing::instrument(name = "Reconcile stale orders", skip(self))]
+    pub async fn reconcile(&self, older_than: Duration) -> Result<usize, ShopError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "select public_id from customer_order
+                  where status = 'pending' and updated_at < now() - make_interval(secs => $1)
+                  order by order_id limit 100",
+                &[&older_than.as_secs_f64()],
+            )
+            .await?;
+        drop(client);
+        let mut finished = 0;
+        for row in rows {
+            let client = self.pool.get().await?;
+            let order = orders::by_public_id(&client, row.get(0)).await?;
+            drop(client);
+            match self.advance(order, &DeviceContext::default()).await {
+                Ok(order) if order.status != OrderStatus::Pending => finished += 1,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "Order still pending."),
+            }
+        }
+        if finished > 0 {
+            tracing::info!(finished, "Reconciled stale orders.");
+        }
+        Ok(finished)
+    }
+
     /// An order of this account (another account's order is "not found").
     pub async fn order_for(&self, identity: &Identity, public_id: &str) -> Result<Order, ShopError> {
         let client = self.pool.get().await?;

@@ -418,3 +418,42 @@ async fn the_card_number_never_reaches_the_database_or_a_log() {
         assert!(!sidecar_logs.contains(pan), "{pan} in the sidecar's logs");
     }
 }
+
+#[tokio::test]
+async fn an_order_abandoned_mid_payment_is_finished_by_the_reconciler() {
+    let app = Spawn::new(Risk::Sidecar)
+        .set("SHOP__VERIFICATION__RECONCILE_INTERVAL_SECS", 1)
+        .set("SHOP__VERIFICATION__RECONCILE_AFTER_SECS", 0)
+        .start()
+        .await;
+    let (_, answer) = app.buy(BOOK).await;
+    let order = answer.body["order_id"].as_str().expect("id").to_owned();
+    // As if the process died after the gateway's capture, before our commit, and the
+    // shopper never came back.
+    let db = app.db().await;
+    db.execute(
+        "update customer_order set status = 'pending' where public_id = $1",
+        &[&order],
+    )
+    .await
+    .expect("rewind order");
+    db.execute(
+        "update payment_attempt set status = 'authorised' where order_id = (select order_id from customer_order where public_id = $1)",
+        &[&order],
+    )
+    .await
+    .expect("rewind attempt");
+
+    let finished = eventually(Duration::from_secs(10), || async {
+        app.scalar(
+            "select count(*) from customer_order where public_id = $1 and status = 'paid'",
+            &order,
+        )
+        .await
+            == 1
+    })
+    .await;
+
+    assert!(finished, "the reconciler finished the order");
+    assert_eq!(app.captures(&order).await, 1, "without a second capture");
+}
