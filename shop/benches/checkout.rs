@@ -170,15 +170,15 @@ async fn main() {
         tokens.push(ready_shopper(&http, if n % 2 == 0 { &with_risk } else { &without }, n).await);
     }
     // Warm-up: connections, prepared plans, the sidecar's first requests.
-    for n in 2 * ROUNDS..2 * ROUNDS + 40 {
-        checkout(&http, if n % 2 == 0 { &with_risk } else { &without }, &tokens[n], n).await;
+    for (n, token) in tokens.iter().enumerate().skip(2 * ROUNDS) {
+        checkout(&http, if n % 2 == 0 { &with_risk } else { &without }, token, n).await;
     }
     let (mut on, mut off) = (Vec::new(), Vec::new());
-    for n in 0..2 * ROUNDS {
+    for (n, token) in tokens.iter().enumerate().take(2 * ROUNDS) {
         if n % 2 == 0 {
-            on.push(checkout(&http, &with_risk, &tokens[n], n).await);
+            on.push(checkout(&http, &with_risk, token, n).await);
         } else {
-            off.push(checkout(&http, &without, &tokens[n], n).await);
+            off.push(checkout(&http, &without, token, n).await);
         }
     }
     on.sort();
