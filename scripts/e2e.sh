@@ -30,7 +30,6 @@ SHOP__SERVER__PORT=$shop_port SHOP__DATABASE__URL="${admin_url%/*}/$db" SHOP__RI
   SHOP__DEV__DEMO_DATA=true SHOP__SERVER__WORKERS=2 \
   ./target/debug/shop >target/e2e/shop.log 2>&1 & pids+=($!)
 for url in "http://127.0.0.1:$risk_port/readyz" "http://127.0.0.1:$shop_port/readyz"; do
-  for _ in $(seq 1 300); do curl -fs "$url" >/dev/null && break; sleep 0.1; done
-  curl -fs "$url" >/dev/null || { echo "e2e: $url not ready"; tail -20 target/e2e/*.log; exit 1; }
+  scripts/wait-ready.sh "$url" 60 || { tail -20 target/e2e/*.log; exit 1; }
 done
 SHOP_URL="http://localhost:$shop_port" OUT_DIR=target/e2e node e2e/checkout.mjs

@@ -6,9 +6,8 @@ pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
 RISK__REDIS__URL=${REDIS_URL:-redis://127.0.0.1:6379} RISK__LOG__FORMAT=pretty ./target/release/risk-sidecar & pids+=($!)
 SHOP__DEV__DEMO_DATA=true SHOP__LOG__FORMAT=pretty ./target/release/shop & pids+=($!)
-for url in http://127.0.0.1:8081/readyz http://127.0.0.1:8080/readyz; do
-  for _ in $(seq 1 300); do curl -fs "$url" >/dev/null && break; sleep 0.1; done
-done
+scripts/wait-ready.sh http://127.0.0.1:8081/readyz 60
+scripts/wait-ready.sh http://127.0.0.1:8080/readyz 60
 cat <<MSG
 
   Shop:           http://localhost:8080        (demo shoppers: ada@example.com, grace@example.com;
