@@ -4,6 +4,11 @@ exported to ONNX with a model card. The trees are deterministic for a given seed
 (the ONNX bytes, and so the version hash, carry converter-generated names).
 
     python ml/make_fixture_model.py --out models/fixture
+    python ml/make_fixture_model.py --anomaly-feature --out models/fixture-anomaly
+
+With `--anomaly-feature` the directory also holds an isolation forest (`iforest.onnx`)
+whose score is the classifier's 50th input, with its tree dump and `parity.json`: the
+sidecar's tests exercise that shape of model with it, whatever the shipped model is.
 """
 
 import argparse
@@ -14,8 +19,11 @@ import pathlib
 import lightgbm as lgb
 import numpy as np
 import onnx
+import onnxruntime as ort
 from onnxmltools import convert_lightgbm
 from onnxmltools.convert.common.data_types import FloatTensorType
+
+import iforest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FEATURES = json.loads((ROOT / "shared" / "feature_list.json").read_text())
@@ -53,9 +61,17 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=str(ROOT / "models" / "fixture"))
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--anomaly-feature", action="store_true")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     x, y = synthetic(20_000, rng)
+    features = x
+    if args.anomaly_feature:
+        forest = iforest.fit(x, args.seed)
+        forest_bytes = iforest.export(forest, x.shape[1])
+        session = ort.InferenceSession(forest_bytes, providers=["CPUExecutionProvider"])
+        anomaly = session.run([iforest.OUTPUT], {"input": x})[0]
+        x = np.hstack([x, anomaly])
     model = lgb.LGBMClassifier(
         n_estimators=60, num_leaves=15, learning_rate=0.1, deterministic=True,
         num_threads=1, random_state=args.seed, verbose=-1,
@@ -78,6 +94,21 @@ def main():
         "training_data": {"source": "synthetic (ml/make_fixture_model.py)", "rows": int(len(y)), "seed": args.seed},
         "note": "Fixture for tests and for `make run` until the trained model ships. Not a fraud model.",
     }
+    if args.anomaly_feature:
+        card["version"] = "fixture-anomaly-" + hashlib.sha256(model.booster_.model_to_string().encode()).hexdigest()[:10]
+        card["inputs"] = FEATURES["names"] + [iforest.OUTPUT]
+        card["anomaly"] = iforest.card(forest, "the synthetic rows", True)
+        card["note"] = "Fixture for tests of a model whose classifier takes the anomaly score. Not a fraud model."
+        (out / "iforest.onnx").write_bytes(forest_bytes)
+        (out / "trees.json").write_text(json.dumps(model.booster_.dump_model()["tree_info"]) + "\n")
+        rows = np.concatenate([np.flatnonzero(y == 1)[:10], np.flatnonzero(y == 0)[:10]])
+        classifier = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        (out / "parity.json").write_text(json.dumps({
+            "rows": [[None if np.isnan(v) else float(v) for v in r] for r in features[rows]],
+            "anomaly_scores": [float(v) for v in x[rows, -1]],
+            "scores": [float(v) for v in classifier.run(["probabilities"], {"input": x[rows]})[0][:, 1]],
+            "contributions": model.booster_.predict(x[rows], pred_contrib=True).tolist(),
+        }) + "\n")
     (out / "model.json").write_text(json.dumps(card, indent=2) + "\n")
     onnx.checker.check_model(onx)
     print(f"wrote {out}/model.onnx ({len(data)} bytes), version {card['version']}")

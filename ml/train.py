@@ -1,5 +1,7 @@
 """Train the fraud model on a feature table written by `risk-replay` (the sidecar's own
-feature code), export it to ONNX with its model card, and write the evaluation report.
+feature code): an IsolationForest (`iforest.py`) and a LightGBM classifier that may take
+its anomaly score as one more input; export both to ONNX with the model card, and write
+the evaluation report.
 
     python ml/train.py --table build/features.csv --out models/current --report ml/REPORT.md
 
@@ -23,6 +25,8 @@ import onnxruntime as ort
 from onnxmltools import convert_lightgbm
 from onnxmltools.convert.common.data_types import FloatTensorType
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
+import iforest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FEATURES = json.loads((ROOT / "shared" / "feature_list.json").read_text())
@@ -77,15 +81,20 @@ def card_precision_at_100(times, cards, y, s):
     return float(np.mean(out))
 
 
-def write_parity(out, session_bytes, model, x_rows):
-    """Rows, Python onnxruntime's scores and LightGBM's own SHAP contributions
-    (pred_contrib, log-odds, bias last): the sidecar's tests check ort and its TreeSHAP."""
-    session = ort.InferenceSession(session_bytes, providers=["CPUExecutionProvider"])
-    scores = session.run(["probabilities"], {"input": x_rows})[0][:, 1]
-    contribs = model.booster_.predict(x_rows, pred_contrib=True)
+def write_parity(out, forest_bytes, classifier_bytes, model, x_rows, as_feature):
+    """Rows, Python onnxruntime's anomaly and fraud scores, and LightGBM's own SHAP
+    contributions (pred_contrib, log-odds, bias last, over the classifier's input: the
+    anomaly score is its last column when it is a feature): the sidecar's tests check
+    ort and its TreeSHAP against them."""
+    anomaly = anomaly_scores(forest_bytes, x_rows)
+    x_model = with_anomaly(x_rows, anomaly) if as_feature else x_rows
+    session = ort.InferenceSession(classifier_bytes, providers=["CPUExecutionProvider"])
+    scores = session.run(["probabilities"], {"input": x_model})[0][:, 1]
+    contribs = model.booster_.predict(x_model, pred_contrib=True)
     rows = [[None if np.isnan(v) else float(v) for v in r] for r in x_rows]
     (out / "parity.json").write_text(json.dumps({
-        "rows": rows, "scores": [float(v) for v in scores], "contributions": contribs.tolist(),
+        "rows": rows, "anomaly_scores": [float(v) for v in anomaly],
+        "scores": [float(v) for v in scores], "contributions": contribs.tolist(),
     }) + "\n")
 
 
@@ -100,6 +109,76 @@ def export(model, n_features, x_check):
     onnx_scores = session.run(["probabilities"], {"input": x_check})[0][:, 1]
     gap = float(np.max(np.abs(onnx_scores - model.predict_proba(x_check)[:, 1])))
     return data, gap
+
+
+def anomaly_scores(forest_bytes, x):
+    """The forest's ONNX graph run by onnxruntime: the same arithmetic (float32) the
+    sidecar's ort runs, so the classifier trains on exactly what it will be served."""
+    session = ort.InferenceSession(forest_bytes, providers=["CPUExecutionProvider"])
+    return session.run([iforest.OUTPUT], {"input": x})[0][:, 0]
+
+
+def with_anomaly(x, anomaly):
+    return np.hstack([x, anomaly[:, None].astype(np.float32)])
+
+
+def fit_classifier(x, y, train, valid, seed):
+    model = lgb.LGBMClassifier(
+        n_estimators=400, learning_rate=0.05, num_leaves=31, min_child_samples=20,
+        subsample=0.8, subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0,
+        deterministic=True, force_row_wise=True, num_threads=2, random_state=seed, verbose=-1,
+    )
+    model.fit(x[train], y[train], eval_X=(x[valid],), eval_y=(y[valid],), eval_metric="average_precision",
+              callbacks=[lgb.early_stopping(40, verbose=False)])
+    return model
+
+
+def thresholds_on(scores, y):
+    legit = np.sort(scores[y == 0])
+    challenge = float(np.quantile(legit, 1 - MAX_LEGIT_CHALLENGED))
+    return challenge, max(float(np.quantile(legit, 1 - MAX_LEGIT_BLOCKED)), challenge)
+
+
+def evaluate(s, yt, challenge, block, times=None, cards=None):
+    m = {
+        "roc_auc": float(roc_auc_score(yt, s)),
+        "average_precision": float(average_precision_score(yt, s)),
+        "recall_at_fpr_0.1%": recall_at_fpr(yt, s, 0.001),
+        "recall_at_fpr_0.5%": recall_at_fpr(yt, s, 0.005),
+        "recall_at_fpr_1%": recall_at_fpr(yt, s, 0.01),
+    }
+    if times is not None:
+        m["card_precision_at_100_per_day"] = card_precision_at_100(times, cards, yt, s)
+    if challenge is not None:
+        m["legit_challenged_or_blocked"] = float(np.mean(s[yt == 0] >= challenge))
+        m["legit_blocked"] = float(np.mean(s[yt == 0] >= block))
+        m["fraud_challenged_or_blocked"] = float(np.mean(s[yt == 1] >= challenge))
+    return m
+
+
+def shares(s, scen, yt, challenge, block):
+    per_scenario = {}
+    for name in sorted(set(scen) - {""}) + ["(legitimate)"]:
+        m = (scen == name) if name != "(legitimate)" else ((scen == "") & (yt == 0))
+        sc = s[m]
+        per_scenario[name] = {
+            "n": int(m.sum()),
+            "blocked": float(np.mean(sc >= block)) if m.any() else 0.0,
+            "challenged": float(np.mean((sc >= challenge) & (sc < block))) if m.any() else 0.0,
+            "allowed": float(np.mean(sc < challenge)) if m.any() else 0.0,
+        }
+    return per_scenario
+
+
+def card_ids(history, ids):
+    if not history:
+        return ids
+    by_tx = {}
+    with open(history) as f:
+        for line in f:
+            r = json.loads(line)
+            by_tx[r["transaction_id"]] = (r.get("payment") or {}).get("card_fingerprint") or r["transaction_id"]
+    return np.array([by_tx.get(i, i) for i in ids])
 
 
 def main():
@@ -121,62 +200,64 @@ def main():
         sys.exit(f"train.py: the history spans {day.max() + 1} days; it needs more than "
                  f"{TRAIN_DAYS + VALID_DAYS + GAP_DAYS} for a time split")
 
-    model = lgb.LGBMClassifier(
-        n_estimators=400, learning_rate=0.05, num_leaves=31, min_child_samples=20,
-        subsample=0.8, subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0,
-        deterministic=True, force_row_wise=True, num_threads=2, random_state=args.seed, verbose=-1,
-    )
-    model.fit(x[train], y[train], eval_X=(x[valid],), eval_y=(y[valid],), eval_metric="average_precision",
-              callbacks=[lgb.early_stopping(40, verbose=False)])
+    # The forest, unsupervised, on every training-day row: it needs no labels (so it could
+    # be refitted on recent unlabelled traffic), and ~1 % fraud barely moves 256-row samples.
+    forest = iforest.fit(x[train], args.seed)
+    forest_bytes = iforest.export(forest, x.shape[1])
+    anomaly = anomaly_scores(forest_bytes, x)
+    check = x[test][:2000]
+    forest_gap = float(np.max(np.abs(anomaly[test][:2000] + forest.score_samples(check))))
+    decision_gap = float(np.max(np.abs(-anomaly[test][:2000] - forest.offset_ - forest.decision_function(check))))
+    assert forest_gap <= 1e-5 and decision_gap <= 1e-5, (forest_gap, decision_gap)
 
-    s_valid = model.predict_proba(x[valid])[:, 1]
-    legit_valid = np.sort(s_valid[y[valid] == 0])
-    challenge = float(np.quantile(legit_valid, 1 - MAX_LEGIT_CHALLENGED))
-    block = max(float(np.quantile(legit_valid, 1 - MAX_LEGIT_BLOCKED)), challenge)
+    # The classifier without and with the anomaly score as a 50th column; the one with the
+    # better average precision on the validation days ships (the test days only report).
+    x_with = with_anomaly(x, anomaly)
+    candidates = {False: fit_classifier(x, y, train, valid, args.seed),
+                  True: fit_classifier(x_with, y, train, valid, args.seed)}
+    inputs = {False: x, True: x_with}
+    valid_ap = {k: float(average_precision_score(y[valid], m.predict_proba(inputs[k][valid])[:, 1]))
+                for k, m in candidates.items()}
+    as_feature = valid_ap[True] > valid_ap[False]
+    yt, cards = y[test], card_ids(args.history, ids[test])
+    comparison = {}
+    for k, m in candidates.items():
+        ch, bl = thresholds_on(m.predict_proba(inputs[k][valid])[:, 1], y[valid])
+        comparison[k] = {"validation_ap": valid_ap[k], "trees": int(m.booster_.num_trees()),
+                         **evaluate(m.predict_proba(inputs[k][test])[:, 1], yt, ch, bl)}
+    # The forest alone, and as a second signal beside the classifier without it: challenge
+    # also what the forest ranks above 99.9 % of the validation days' legitimate rows.
+    forest_alone = evaluate(anomaly[test], yt, None, None)
+    cut = float(np.quantile(anomaly[valid][y[valid] == 0], 1 - 0.001))
+    base = candidates[False]
+    ch0, _ = thresholds_on(base.predict_proba(x[valid])[:, 1], y[valid])
+    flagged = (base.predict_proba(x[test])[:, 1] >= ch0) | (anomaly[test] >= cut)
+    second_signal = {"anomaly_cut": cut, "legit_challenged_or_blocked": float(np.mean(flagged[yt == 0])),
+                     "fraud_challenged_or_blocked": float(np.mean(flagged[yt == 1]))}
 
-    s = model.predict_proba(x[test])[:, 1]
-    yt = y[test]
-    cards = ids[test]
-    if args.history:
-        by_tx = {}
-        with open(args.history) as f:
-            for line in f:
-                r = json.loads(line)
-                by_tx[r["transaction_id"]] = (r.get("payment") or {}).get("card_fingerprint") or r["transaction_id"]
-        cards = np.array([by_tx.get(i, i) for i in ids[test]])
-    metrics = {
-        "roc_auc": float(roc_auc_score(yt, s)),
-        "average_precision": float(average_precision_score(yt, s)),
-        "recall_at_fpr_0.1%": recall_at_fpr(yt, s, 0.001),
-        "recall_at_fpr_0.5%": recall_at_fpr(yt, s, 0.005),
-        "recall_at_fpr_1%": recall_at_fpr(yt, s, 0.01),
-        "card_precision_at_100_per_day": card_precision_at_100(times[test], cards, yt, s),
-        "legit_challenged_or_blocked": float(np.mean(s[yt == 0] >= challenge)),
-        "legit_blocked": float(np.mean(s[yt == 0] >= block)),
-    }
-    per_scenario = {}
-    for name in sorted(set(scenarios[test]) - {""}) + ["(legitimate)"]:
-        m = (scenarios[test] == name) if name != "(legitimate)" else ((scenarios[test] == "") & (yt == 0))
-        sc = s[m]
-        per_scenario[name] = {
-            "n": int(m.sum()),
-            "blocked": float(np.mean(sc >= block)) if m.any() else 0.0,
-            "challenged": float(np.mean((sc >= challenge) & (sc < block))) if m.any() else 0.0,
-            "allowed": float(np.mean(sc < challenge)) if m.any() else 0.0,
-        }
+    model, x_model = candidates[as_feature], inputs[as_feature]
+    challenge, block = thresholds_on(model.predict_proba(x_model[valid])[:, 1], y[valid])
+    s = model.predict_proba(x_model[test])[:, 1]
+    metrics = evaluate(s, yt, challenge, block, times[test], cards)
+    per_scenario = shares(s, scenarios[test], yt, challenge, block)
 
-    data, onnx_gap = export(model, x.shape[1], x[test][:2000])
+    data, onnx_gap = export(model, x_model.shape[1], x_model[test][:2000])
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.onnx").write_bytes(data)
+    (out / "iforest.onnx").write_bytes(forest_bytes)
     last_day = dt.datetime.fromtimestamp(times.max() / 1000, dt.timezone.utc).strftime("%Y%m%d")
+    # The trees' own dump and the forest's bytes (the classifier's ONNX bytes carry
+    # converter-generated names and differ per run).
+    digest = hashlib.sha256(model.booster_.model_to_string().encode() + forest_bytes).hexdigest()[:7]
     card = {
-        # The trees' own dump: the ONNX bytes carry converter-generated names and differ per run.
-        "version": f"lgbm-{last_day}-{hashlib.sha256(model.booster_.model_to_string().encode()).hexdigest()[:7]}",
+        "version": f"lgbm-{last_day}-{digest}",
         "feature_list_hash": FEATURES["hash"],
         "output": "probabilities",
         "kind": "lightgbm",
         "trees": int(model.booster_.num_trees()),
+        "inputs": FEATURES["names"] + ([iforest.OUTPUT] if as_feature else []),
+        "anomaly": iforest.card(forest, "all training-day rows (unsupervised)", as_feature),
         "thresholds": {"challenge": round(challenge, 4), "block": round(block, 4),
                        "chosen_for": {"max_legit_challenged": MAX_LEGIT_CHALLENGED,
                                       "max_legit_blocked": MAX_LEGIT_BLOCKED, "on": "validation days"}},
@@ -188,23 +269,26 @@ def main():
         },
         "metrics_on_test": metrics,
         "onnx_vs_lightgbm_max_abs_diff": onnx_gap,
+        "onnx_forest_vs_sklearn_max_abs_diff": {"score_samples": forest_gap, "decision_function": decision_gap},
     }
     (out / "model.json").write_text(json.dumps(card, indent=2) + "\n")
     # Parity rows: some of each kind of test row, frauds included.
     pick = np.concatenate([np.flatnonzero(yt == 1)[:20], np.flatnonzero(yt == 0)[:30]])
-    write_parity(out, data, model, x[test][pick])
+    write_parity(out, forest_bytes, data, model, x[test][pick], as_feature)
     # The trees themselves, for explanations (TreeSHAP) in the sidecar.
     (out / "trees.json").write_text(json.dumps(model.booster_.dump_model()["tree_info"]) + "\n")
-    write_report(args.report, card, per_scenario)
-    print(f"train.py: {card['version']} -> {out}; AP {metrics['average_precision']:.3f}, "
-          f"ROC-AUC {metrics['roc_auc']:.3f}; thresholds {challenge:.3f} / {block:.3f}")
-
+    comparison_report = {"without": comparison[False], "with": comparison[True], "forest_alone": forest_alone,
+                         "second_signal": second_signal}
+    write_report(args.report, card, per_scenario, comparison_report)
+    print(f"train.py: {card['version']} -> {out}; anomaly score as a feature: {as_feature}; "
+          f"AP {metrics['average_precision']:.3f}, ROC-AUC {metrics['roc_auc']:.3f}; "
+          f"thresholds {challenge:.3f} / {block:.3f}; forest vs sklearn {forest_gap:.1e}")
 
 def pct(v):
     return f"{100 * v:.2f} %"
 
 
-def write_report(path, card, per_scenario):
+def write_report(path, card, per_scenario, comparison):
     m = card["metrics_on_test"]
     t = card["thresholds"]
     lines = [
@@ -263,7 +347,52 @@ def write_report(path, card, per_scenario):
         f"ONNX export vs LightGBM, largest difference on 2,000 test rows: {card['onnx_vs_lightgbm_max_abs_diff']:.2e}.",
         "",
     ]
+    lines += forest_section(card, comparison)
     pathlib.Path(path).write_text("\n".join(lines))
+
+
+def forest_section(card, comparison):
+    f, w, wo = card["anomaly"], comparison["with"], comparison["without"]
+    fa, ss = comparison["forest_alone"], comparison["second_signal"]
+    gaps = card["onnx_forest_vs_sklearn_max_abs_diff"]
+    lines = [
+        "## The isolation forest",
+        "",
+        f"An IsolationForest ({f['trees']} trees, {f['max_samples']} samples each) fitted on "
+        f"{f['fitted_on']}, exported as one ONNX tree-ensemble node (`iforest.onnx`). Its `anomaly_score` is "
+        "2^(-E[h(x)]/c(256)): higher is more unusual, about 0.5 ordinary; scikit-learn's `-score_samples`, and "
+        f"`decision_function = -anomaly_score - ({f['offset']})`. onnxruntime vs scikit-learn on 2,000 test rows: "
+        f"{gaps['score_samples']:.1e} (score_samples), {gaps['decision_function']:.1e} (decision_function).",
+        "",
+        "The classifier trained without and with the anomaly score as a 50th input column, each with its own "
+        "thresholds chosen on the validation days as above; the one with the better validation average "
+        f"precision ships: **{'with' if f['as_feature'] else 'without'}** the anomaly score.",
+        "",
+        "| | validation AP | test AP | test ROC-AUC | recall at 0.1 % FPR | legitimate challenged or blocked "
+        "| legitimate blocked | fraud challenged or blocked | trees |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in (("without the anomaly score", wo), ("with the anomaly score", w)):
+        lines.append(f"| {name} | {r['validation_ap']:.4f} | {r['average_precision']:.4f} | {r['roc_auc']:.4f} | "
+                     f"{pct(r['recall_at_fpr_0.1%'])} | {pct(r['legit_challenged_or_blocked'])} | "
+                     f"{pct(r['legit_blocked'])} | {pct(r['fraud_challenged_or_blocked'])} | {r['trees']} |")
+    lines += [
+        "",
+        f"The forest alone (no labels) on the test days: average precision {fa['average_precision']:.4f}, ROC-AUC "
+        f"{fa['roc_auc']:.4f}, recall {pct(fa['recall_at_fpr_0.1%'])} at 0.1 % and {pct(fa['recall_at_fpr_1%'])} "
+        "at 1 % false-positive rate. As a second signal beside the classifier without it (challenge also what "
+        f"scores ≥ {ss['anomaly_cut']:.4f}, above 99.9 % of the validation days' legitimate rows): "
+        f"{pct(ss['fraud_challenged_or_blocked'])} of fraud and {pct(ss['legit_challenged_or_blocked'])} of "
+        f"legitimate transactions challenged or blocked, against {pct(wo['fraud_challenged_or_blocked'])} and "
+        f"{pct(wo['legit_challenged_or_blocked'])} by the classifier alone.",
+        "",
+        "The sidecar scores the forest on every decision either way. As a feature, its score is the classifier's "
+        "last input and TreeSHAP can name it (`anomaly_score`) in `MODEL_FACTOR` reasons; otherwise it decides "
+        "nothing and is recorded in the histogram `risk_model_anomaly_score` (traffic unlike the training days "
+        "shows there before its labels arrive) and in `make score`'s output.",
+        "",
+    ]
+    return lines
 
 
 if __name__ == "__main__":

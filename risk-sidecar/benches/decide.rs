@@ -84,15 +84,20 @@ fn hot_path(c: &mut Criterion) {
     c.bench_function("model/inference_one_row", |b| {
         b.iter(|| model.score(black_box(&features)))
     });
-    let explainer = risk_sidecar::explain::TreeExplainer::load(&repo("models/lgbm"))
-        .expect("reads")
-        .expect("the shipped model has its trees");
-    c.bench_function("model/explain_top3_shipped_model", |b| {
-        b.iter(|| explainer.top_raising(black_box(&features), 3))
-    });
+    // The shipped model: its isolation forest alone, then forest + classifier (what a
+    // decision runs), then TreeSHAP over the classifier's input (anomaly score included).
     let shipped = OnnxModel::load(&repo("models/lgbm"), 1, "").expect("shipped model loads");
+    c.bench_function("model/iforest_one_row_shipped_model", |b| {
+        b.iter(|| shipped.anomaly_score(black_box(&features)))
+    });
     c.bench_function("model/inference_one_row_shipped_model", |b| {
-        b.iter(|| shipped.score(black_box(&features)))
+        b.iter(|| shipped.assess(black_box(&features)))
+    });
+    let explainer = shipped.explainer.as_ref().expect("the shipped model has its trees");
+    let anomaly = shipped.assess(&features).expect("scores").anomaly;
+    let row = shipped.input_row(&features, anomaly);
+    c.bench_function("model/explain_top3_shipped_model", |b| {
+        b.iter(|| explainer.top_raising(black_box(row.as_slice()), 3))
     });
 
     let n = AtomicU64::new(0);

@@ -2,13 +2,13 @@
 //! Attribution for Tree Ensembles", algorithm 2) over LightGBM's own tree dump
 //! (`trees.json` beside the model). Contributions are in log-odds, like LightGBM's
 //! `pred_contrib`, which the tests check them against.
+//!
+//! A row is the classifier's input (`model::ModelRow`): the request's features, then
+//! the anomaly score when the model takes it as a feature.
 
 use std::path::Path;
 
 use serde::Deserialize;
-use shared::N_FEATURES;
-
-use crate::decision::features::FeatureVector;
 
 pub const TREES_FILE: &str = "trees.json";
 
@@ -71,6 +71,8 @@ struct DumpNode {
 
 pub struct TreeExplainer {
     trees: Vec<Tree>,
+    /// The classifier's input width; every split's feature is below it.
+    n_inputs: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -85,7 +87,8 @@ struct PathElement {
 
 impl TreeExplainer {
     /// `Ok(None)` when the model directory has no tree dump (no explanations then).
-    pub fn load(dir: &Path) -> Result<Option<TreeExplainer>, ExplainError> {
+    /// `n_inputs` is the classifier's input width (`ModelCard::n_inputs`).
+    pub fn load(dir: &Path, n_inputs: usize) -> Result<Option<TreeExplainer>, ExplainError> {
         let path = dir.join(TREES_FILE);
         let err = |problem: String| ExplainError {
             path: path.display().to_string(),
@@ -99,20 +102,22 @@ impl TreeExplainer {
         let dump: Vec<DumpTree> = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
         let trees = dump
             .into_iter()
-            .map(|t| flatten(t.tree_structure))
+            .map(|t| flatten(t.tree_structure, n_inputs))
             .collect::<Result<_, _>>()
             .map_err(err)?;
-        Ok(Some(TreeExplainer { trees }))
+        Ok(Some(TreeExplainer { trees, n_inputs }))
     }
 
-    /// Each feature's contribution to the log-odds, and the expected value last
-    /// (`N_FEATURES + 1` entries summing to the model's raw score).
-    pub fn contributions(&self, row: &FeatureVector) -> Vec<f64> {
-        let mut phi = vec![0.0; N_FEATURES + 1];
+    /// Each input's contribution to the log-odds, and the expected value last
+    /// (`n_inputs + 1` entries summing to the model's raw score). A row shorter than the
+    /// classifier's input reads the missing columns as unknown (NaN).
+    pub fn contributions(&self, row: &[f32]) -> Vec<f64> {
+        let n = self.n_inputs;
+        let mut phi = vec![0.0; n + 1];
         // One stack of path segments for every tree: no allocation per node.
         let mut stack = Vec::with_capacity(512);
         for tree in &self.trees {
-            phi[N_FEATURES] += tree.expected;
+            phi[n] += tree.expected;
             stack.clear();
             tree.recurse(row, 0, &mut stack, 0, 1.0, 1.0, None, &mut phi);
         }
@@ -120,9 +125,9 @@ impl TreeExplainer {
     }
 
     /// The features that raised the score most, largest first, at most `n`.
-    pub fn top_raising(&self, row: &FeatureVector, n: usize) -> Vec<(usize, f64)> {
+    pub fn top_raising(&self, row: &[f32], n: usize) -> Vec<(usize, f64)> {
         let phi = self.contributions(row);
-        let mut ranked: Vec<(usize, f64)> = phi[..N_FEATURES]
+        let mut ranked: Vec<(usize, f64)> = phi[..self.n_inputs]
             .iter()
             .copied()
             .enumerate()
@@ -168,7 +173,7 @@ impl Tree {
     #[allow(clippy::too_many_arguments)]
     fn recurse(
         &self,
-        row: &FeatureVector,
+        row: &[f32],
         node: usize,
         stack: &mut Vec<PathElement>,
         parent_len: usize,
@@ -192,7 +197,8 @@ impl Tree {
                 }
             }
             Some(s) => {
-                let (hot, cold) = if Self::goes_left(s, row.0[s.feature]) {
+                let value = row.get(s.feature).copied().unwrap_or(f32::NAN);
+                let (hot, cold) = if Self::goes_left(s, value) {
                     (s.left, s.right)
                 } else {
                     (s.right, s.left)
@@ -294,15 +300,15 @@ fn reciprocal(n: usize) -> f64 {
 }
 
 /// Depth-first into arrays; a node's children are pushed after it.
-fn flatten(root: DumpNode) -> Result<Tree, String> {
+fn flatten(root: DumpNode, n_inputs: usize) -> Result<Tree, String> {
     let mut nodes = Vec::new();
-    push(root, &mut nodes)?;
+    push(root, &mut nodes, n_inputs)?;
     let mut tree = Tree { nodes, expected: 0.0 };
     tree.expected = tree.expected_value(0);
     Ok(tree)
 }
 
-fn push(n: DumpNode, nodes: &mut Vec<Node>) -> Result<usize, String> {
+fn push(n: DumpNode, nodes: &mut Vec<Node>, n_inputs: usize) -> Result<usize, String> {
     let index = nodes.len();
     if let Some(value) = n.leaf_value {
         nodes.push(Node {
@@ -313,7 +319,7 @@ fn push(n: DumpNode, nodes: &mut Vec<Node>) -> Result<usize, String> {
         return Ok(index);
     }
     let feature = n.split_feature.ok_or("a split without a feature")?;
-    if feature >= N_FEATURES || n.decision_type.as_deref() != Some("<=") {
+    if feature >= n_inputs || n.decision_type.as_deref() != Some("<=") {
         return Err(format!("unsupported split on feature {feature}"));
     }
     nodes.push(Node {
@@ -321,8 +327,8 @@ fn push(n: DumpNode, nodes: &mut Vec<Node>) -> Result<usize, String> {
         value: 0.0,
         count: n.internal_count.unwrap_or(0.0),
     });
-    let left = push(*n.left_child.ok_or("a split without a left child")?, nodes)?;
-    let right = push(*n.right_child.ok_or("a split without a right child")?, nodes)?;
+    let left = push(*n.left_child.ok_or("a split without a left child")?, nodes, n_inputs)?;
+    let right = push(*n.right_child.ok_or("a split without a right child")?, nodes, n_inputs)?;
     nodes[index].split = Some(Split {
         feature,
         threshold: n.threshold.ok_or("a split without a threshold")?,

@@ -1,9 +1,15 @@
-//! The fraud model: an ONNX graph held in memory and scored inline on the request path.
+//! The fraud model: ONNX graphs held in memory and scored inline on the request path.
 //!
 //! A few hundred small trees score one row in microseconds, less than a hop to the
 //! blocking pool would cost, so inference runs on the actix worker. `Session::run`
 //! needs `&mut self`: a small pool of sessions (one per worker by default), each
 //! single-threaded, avoids one global lock.
+//!
+//! A model may ship an isolation forest (`iforest.onnx`, named by the card) beside the
+//! LightGBM classifier: it scores the same row first, and its anomaly score is the
+//! classifier's last input column when the card says so.
+
+mod card;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -14,11 +20,10 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 use parking_lot::Mutex;
-use serde::Deserialize;
 use shared::N_FEATURES;
 
+pub use self::card::{ANOMALY_FEATURE, AnomalyCard, ModelCard, input_name};
 use crate::decision::features::FeatureVector;
-use crate::decision::policy::Bands;
 use crate::explain::TreeExplainer;
 
 pub const MODEL_FILE: &str = "model.onnx";
@@ -42,23 +47,6 @@ pub enum ModelError {
     Inference(String),
 }
 
-/// The JSON card beside each model: what it is and what it was trained on.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ModelCard {
-    pub version: String,
-    pub feature_list_hash: String,
-    /// The output holding `[N, 2]` class probabilities; fraud is column 1.
-    #[serde(default = "default_output")]
-    pub output: String,
-    /// Score bands chosen on validation data at training; a policy may override them.
-    #[serde(default)]
-    pub thresholds: Option<Bands>,
-}
-
-fn default_output() -> String {
-    "probabilities".to_owned()
-}
-
 /// Where the model comes from, for loading at start and again on reload.
 #[derive(Debug, Clone)]
 pub struct ModelSource {
@@ -77,8 +65,31 @@ pub struct OnnxModel {
     pub card: ModelCard,
     /// TreeSHAP over the model's tree dump, when the model ships one.
     pub explainer: Option<TreeExplainer>,
-    sessions: Vec<Mutex<Session>>,
+    sessions: Vec<Mutex<Sessions>>,
     next: AtomicUsize,
+}
+
+/// One pool slot: a row is scored by both graphs under one lock.
+struct Sessions {
+    classifier: Session,
+    forest: Option<Session>,
+}
+
+/// What the model says about one row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Assessment {
+    /// The fraud probability.
+    pub fraud: f32,
+    /// The isolation forest's anomaly score, when the model has a forest.
+    pub anomaly: Option<f32>,
+}
+
+/// The classifier's input row: the features, then the anomaly score when it is a
+/// feature. Explanations index into it.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelRow {
+    values: [f32; N_FEATURES + 1],
+    len: usize,
 }
 
 /// ONNX Runtime allows one environment per process; every model shares it.
@@ -147,9 +158,6 @@ impl OnnxModel {
         let text = std::fs::read_to_string(&card_path).map_err(|e| card_err(e.to_string()))?;
         let card: ModelCard = serde_json::from_str(&text).map_err(|e| card_err(e.to_string()))?;
         let expected = shared::features::feature_list_hash_hex();
-        if card.thresholds.is_some_and(|b| !b.is_valid()) {
-            return Err(card_err("thresholds must satisfy 0 <= challenge <= block <= 1".into()));
-        }
         if card.feature_list_hash != expected {
             return Err(ModelError::FeatureMismatch {
                 version: card.version,
@@ -157,58 +165,120 @@ impl OnnxModel {
                 expected,
             });
         }
+        card.check().map_err(card_err)?;
         let env = environment(library)?;
         let path = dir.join(MODEL_FILE);
-        let load_err = |problem: String| ModelError::Load {
-            path: path.clone(),
+        let forest_path = card.anomaly.as_ref().map(|a| dir.join(&a.file));
+        let load_err = |path: &Path, problem: String| ModelError::Load {
+            path: path.to_owned(),
             problem,
         };
+        let open = |path: &Path| open_session(env, path).map_err(|e| load_err(path, e.to_string()));
         let sessions = (0..sessions.max(1))
             .map(|_| {
-                open_session(env, &path)
-                    .map(Mutex::new)
-                    .map_err(|e| load_err(e.to_string()))
+                Ok(Mutex::new(Sessions {
+                    classifier: open(&path)?,
+                    forest: forest_path.as_deref().map(open).transpose()?,
+                }))
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        let explainer = TreeExplainer::load(dir).map_err(|e| load_err(e.to_string()))?;
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        let explainer = TreeExplainer::load(dir, card.n_inputs()).map_err(|e| load_err(&path, e.to_string()))?;
         let model = OnnxModel {
             card,
             explainer,
             sessions,
             next: AtomicUsize::new(0),
         };
-        // Score one row now: a model with the wrong input width or output fails here, not per request.
+        // Score one row now: a model with the wrong input width or output fails here, not
+        // per request (a classifier that wants the anomaly score the card does not give it,
+        // or the reverse, included).
         model
-            .score(&FeatureVector([0.0; N_FEATURES]))
-            .map_err(|e| load_err(e.to_string()))?;
+            .assess(&FeatureVector([0.0; N_FEATURES]))
+            .map_err(|e| load_err(&path, e.to_string()))?;
         Ok(model)
     }
 
     /// The fraud probability of one row.
     pub fn score(&self, row: &FeatureVector) -> Result<f32, ModelError> {
+        self.assess(row).map(|a| a.fraud)
+    }
+
+    /// The fraud probability and the anomaly score of one row: the forest first (its
+    /// score may be the classifier's last input), then the classifier.
+    pub fn assess(&self, row: &FeatureVector) -> Result<Assessment, ModelError> {
+        let mut sessions = self.checkout();
+        let sessions = &mut *sessions;
+        let anomaly = match (&mut sessions.forest, &self.card.anomaly) {
+            (Some(forest), Some(a)) => Some(run_one(forest, &row.0, &a.output, 1)?[0]),
+            _ => None,
+        };
+        let input = self.input_row(row, anomaly);
+        let probabilities = run_one(&mut sessions.classifier, input.as_slice(), &self.card.output, 2)?;
+        Ok(Assessment {
+            fraud: probabilities[1].clamp(0.0, 1.0),
+            anomaly,
+        })
+    }
+
+    /// The isolation forest's score alone (`None` without a forest): for benchmarks.
+    pub fn anomaly_score(&self, row: &FeatureVector) -> Result<Option<f32>, ModelError> {
+        let mut sessions = self.checkout();
+        match (&mut sessions.forest, &self.card.anomaly) {
+            (Some(forest), Some(a)) => Ok(Some(run_one(forest, &row.0, &a.output, 1)?[0])),
+            _ => Ok(None),
+        }
+    }
+
+    /// The classifier's input for a row and its anomaly score.
+    pub fn input_row(&self, row: &FeatureVector, anomaly: Option<f32>) -> ModelRow {
+        let mut values = [f32::NAN; N_FEATURES + 1];
+        values[..N_FEATURES].copy_from_slice(&row.0);
+        let mut len = N_FEATURES;
+        if self.card.anomaly_is_feature() {
+            values[N_FEATURES] = anomaly.unwrap_or(f32::NAN);
+            len += 1;
+        }
+        ModelRow { values, len }
+    }
+
+    /// A free session if there is one; else wait for this request's own.
+    fn checkout(&self) -> parking_lot::MutexGuard<'_, Sessions> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = self.sessions.len();
-        // A free session if there is one; else wait for this request's own.
-        let mut session = (0..n)
+        (0..n)
             .find_map(|i| self.sessions[(start + i) % n].try_lock())
-            .unwrap_or_else(|| self.sessions[start % n].lock());
-        let err = |e: ort::Error| ModelError::Inference(e.to_string());
-        let input = TensorRef::from_array_view(([1usize, N_FEATURES], &row.0[..])).map_err(err)?;
-        let outputs = session.run(ort::inputs![input]).map_err(err)?;
-        let output = outputs
-            .get(self.card.output.as_str())
-            .ok_or_else(|| ModelError::Inference(format!("model has no output {}", self.card.output)))?;
-        let (_, probabilities) = output.try_extract_tensor::<f32>().map_err(err)?;
-        match probabilities {
-            [_, fraud] => Ok(fraud.clamp(0.0, 1.0)),
-            other => Err(ModelError::Inference(format!(
-                "expected 2 probabilities, got {}",
-                other.len()
-            ))),
-        }
+            .unwrap_or_else(|| self.sessions[start % n].lock())
     }
 
     pub fn version(&self) -> &str {
         &self.card.version
     }
+}
+
+// === impl ModelRow ===
+
+impl ModelRow {
+    pub fn as_slice(&self) -> &[f32] {
+        &self.values[..self.len]
+    }
+}
+
+/// Runs a graph on one row and returns its output, which must hold `width` values.
+fn run_one(session: &mut Session, row: &[f32], output: &str, width: usize) -> Result<[f32; 2], ModelError> {
+    let err = |e: ort::Error| ModelError::Inference(e.to_string());
+    let input = TensorRef::from_array_view(([1usize, row.len()], row)).map_err(err)?;
+    let outputs = session.run(ort::inputs![input]).map_err(err)?;
+    let value = outputs
+        .get(output)
+        .ok_or_else(|| ModelError::Inference(format!("model has no output {output}")))?;
+    let (_, values) = value.try_extract_tensor::<f32>().map_err(err)?;
+    if values.len() != width {
+        return Err(ModelError::Inference(format!(
+            "expected {width} values from {output}, got {}",
+            values.len()
+        )));
+    }
+    let mut out = [0.0; 2];
+    out[..width].copy_from_slice(values);
+    Ok(out)
 }

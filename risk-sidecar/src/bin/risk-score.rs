@@ -1,6 +1,7 @@
 //! Scores a history offline through the sidecar's own feature, model and policy code:
-//! one JSON line per transaction (`transaction_id`, `score`, `decision`, `reasons`, and
-//! the history's `label` and `scenario` when present). The basis of backtests.
+//! one JSON line per transaction (`transaction_id`, `score`, `anomaly_score` when the
+//! model has a forest, `decision`, `reasons`, and the history's `label` and `scenario`
+//! when present). The basis of backtests.
 
 use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
@@ -54,13 +55,15 @@ fn run(args: Args) -> anyhow::Result<()> {
     let mut n = 0;
     for item in replayer.replay(input) {
         let (record, row) = item?;
-        let score = model.score(&row.features)?;
+        let assessment = model.assess(&row.features)?;
+        let score = assessment.fraud;
         let mut verdict = policy.decide(score, &row.features, true, model.card.thresholds);
         // The same explanations a live decision carries.
-        explain(&model, &row.features, &mut verdict.reasons);
+        explain(&model, &row.features, assessment.anomaly, &mut verdict.reasons);
         let scored = json!({
             "transaction_id": row.transaction_id,
             "score": score,
+            "anomaly_score": assessment.anomaly,
             "decision": verdict.decision,
             "reasons": verdict.reasons,
             "label": record.label,

@@ -85,11 +85,15 @@ impl DecisionService {
         // An Arc, not a guard: it lives across the store_decision await below.
         let model = self.model.load_full();
         let inference_start = Instant::now();
-        let score = model.score(&features).map_err(|e| ApiError::Internal(e.into()))?;
+        let assessment = model.assess(&features).map_err(|e| ApiError::Internal(e.into()))?;
         crate::metrics::inference(inference_start.elapsed());
+        if let Some(anomaly) = assessment.anomaly {
+            crate::metrics::anomaly_score(anomaly);
+        }
+        let score = assessment.fraud;
         let mut verdict = policy.decide(score, &features, snapshot.is_some(), model.card.thresholds);
         self.shadow(&policy, &features, snapshot.is_some(), input, verdict.decision);
-        explain(&model, &features, &mut verdict.reasons);
+        explain(&model, &features, assessment.anomaly, &mut verdict.reasons);
 
         let mut response = DecisionResponse {
             decision_id: format!("dec_{}", ulid::Ulid::new()),
@@ -223,7 +227,14 @@ impl Reloader {
 
 /// After the model's reason (when a score band fired), the features that raised the score
 /// most. Only then: TreeSHAP costs tens of microseconds, and an allowed payment needs none.
-pub fn explain(model: &OnnxModel, features: &features::FeatureVector, reasons: &mut Vec<shared::Reason>) {
+/// `anomaly` is the forest's score of the row (`Assessment::anomaly`); when the classifier
+/// takes it as a feature it can be one of the factors, named `anomaly_score`.
+pub fn explain(
+    model: &OnnxModel,
+    features: &features::FeatureVector,
+    anomaly: Option<f32>,
+    reasons: &mut Vec<shared::Reason>,
+) {
     let model_codes = [
         ReasonCode::ModelHighRisk.as_str(),
         ReasonCode::ModelVeryHighRisk.as_str(),
@@ -235,19 +246,29 @@ pub fn explain(model: &OnnxModel, features: &features::FeatureVector, reasons: &
         return;
     };
     let code = ReasonCode::ModelFactor;
+    let row = model.input_row(features, anomaly);
+    let row = row.as_slice();
     let factors = explainer
-        .top_raising(features, 3)
+        .top_raising(row, 3)
         .into_iter()
         .map(|(i, contribution)| shared::Reason {
             code: code.as_str().to_owned(),
-            message: format!(
-                "{} = {} raised the score by {contribution:.2} log-odds",
-                shared::FEATURE_NAMES[i],
-                features::display_value(features.0[i])
-            ),
+            message: factor_message(i, row[i], contribution),
             source: code.source(),
         });
     reasons.splice(at + 1..at + 1, factors);
+}
+
+/// `amount_ref = 950 raised the score by 1.20 log-odds`; the anomaly score says what its
+/// scale means, as it is no request field.
+fn factor_message(input: usize, value: f32, contribution: f64) -> String {
+    let name = crate::model::input_name(input);
+    let value = if name == crate::model::ANOMALY_FEATURE && !value.is_nan() {
+        format!("{value:.2} (isolation forest; about 0.5 is ordinary, higher is unusual)")
+    } else {
+        features::display_value(value)
+    };
+    format!("{name} = {value} raised the score by {contribution:.2} log-odds")
 }
 
 /// Four decimals are plenty for a probability, and keep the JSON short.
