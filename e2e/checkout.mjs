@@ -46,6 +46,8 @@ try {
   await page.locator('#submit').click();
   await page.waitForURL(base + '/');
 
+  await page.getByRole('searchbox', { name: 'Search products' }).fill('rust');
+  await page.getByRole('button', { name: 'Search' }).click();
   await page.getByRole('link', { name: 'The Rust Programming Language' }).click();
   await shot(page, '03-product');
   await page.getByRole('button', { name: 'Add to cart' }).click();
