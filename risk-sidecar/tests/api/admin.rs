@@ -46,9 +46,9 @@ async fn metrics_are_prometheus_text_labelled_by_route_pattern() {
 
 #[tokio::test]
 async fn shutdown_drains_in_flight_requests_and_refuses_new_ones() {
-    let proxy = ChaosProxy::start(&redis_url()).await;
+    let proxy = ChaosProxy::start(redis_url().trim_start_matches("redis://")).await;
     let app = Spawn::new(Backend::Redis)
-        .set("RISK__REDIS__URL", &proxy.url)
+        .set("RISK__REDIS__URL", format!("redis://{}", proxy.address))
         .start()
         .await;
     app.decide_ok(&request(&tx(), "card-drain")).await;

@@ -9,10 +9,10 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn redis_cut_mid_run_degrades_decisions_and_counting_resumes_when_it_returns() {
-    let proxy = ChaosProxy::start(&redis_url()).await;
+    let proxy = ChaosProxy::start(redis_url().trim_start_matches("redis://")).await;
     let (_dir, policy) = policy_file(SHOW_CARD_COUNT);
     let app = Spawn::new(Backend::Redis)
-        .set("RISK__REDIS__URL", &proxy.url)
+        .set("RISK__REDIS__URL", format!("redis://{}", proxy.address))
         .set("RISK__POLICY__PATH", policy.display())
         .set("RISK__DECISION__BUDGET_MS", 200)
         .set("RISK__REDIS__COMMAND_TIMEOUT_MS", 100)
@@ -77,9 +77,9 @@ async fn redis_cut_mid_run_degrades_decisions_and_counting_resumes_when_it_retur
 
 #[tokio::test]
 async fn a_slow_redis_is_cut_off_at_the_budget() {
-    let proxy = ChaosProxy::start(&redis_url()).await;
+    let proxy = ChaosProxy::start(redis_url().trim_start_matches("redis://")).await;
     let app = Spawn::new(Backend::Redis)
-        .set("RISK__REDIS__URL", &proxy.url)
+        .set("RISK__REDIS__URL", format!("redis://{}", proxy.address))
         .set("RISK__DECISION__BUDGET_MS", 50)
         .set("RISK__REDIS__COMMAND_TIMEOUT_MS", 1000)
         .start()
@@ -104,10 +104,10 @@ async fn a_slow_redis_is_cut_off_at_the_budget() {
 
 #[tokio::test]
 async fn the_sidecar_starts_degraded_when_redis_is_down_at_start() {
-    let proxy = ChaosProxy::start(&redis_url()).await;
+    let proxy = ChaosProxy::start(redis_url().trim_start_matches("redis://")).await;
     proxy.cut();
     let app = Spawn::new(Backend::Redis)
-        .set("RISK__REDIS__URL", &proxy.url)
+        .set("RISK__REDIS__URL", format!("redis://{}", proxy.address))
         .set("RISK__REDIS__CONNECT_TIMEOUT_MS", 200)
         .start()
         .await;

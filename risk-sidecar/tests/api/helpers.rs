@@ -1,15 +1,12 @@
+pub use testkit::{ChaosProxy, eventually, free_port};
+
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use risk_sidecar::settings::Settings;
 use risk_sidecar::startup::{Application, ShutdownHandle};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
 pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
@@ -168,108 +165,5 @@ impl TestApp {
 
     pub async fn metrics(&self) -> String {
         self.get("/metrics").await.text().await.expect("metrics text")
-    }
-}
-
-/// Polls `check` until it returns true or `within` passes.
-pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
-/// A TCP proxy in front of Redis that a test can cut (every connection dropped, new
-/// ones refused) and restore, or slow down: a dependency failing for real.
-pub struct ChaosProxy {
-    pub url: String,
-    cut: watch::Sender<bool>,
-    delay_ms: Arc<AtomicU64>,
-}
-
-impl ChaosProxy {
-    /// Runs on a thread and runtime of its own, like a separate process: actix's `run()`
-    /// blocks the test's thread while workers connect through the proxy.
-    pub async fn start(upstream: &str) -> ChaosProxy {
-        let upstream = upstream.trim_start_matches("redis://").trim_end_matches('/').to_owned();
-        let (cut, cut_rx) = watch::channel(false);
-        let delay_ms = Arc::new(AtomicU64::new(0));
-        let delay = Arc::clone(&delay_ms);
-        let (url_tx, url_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("proxy runtime");
-            rt.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-                let _ = url_tx.send(format!("redis://{}", listener.local_addr().expect("addr")));
-                loop {
-                    let Ok((inbound, _)) = listener.accept().await else {
-                        return;
-                    };
-                    if *cut_rx.borrow() {
-                        drop(inbound);
-                        continue;
-                    }
-                    let Ok(outbound) = TcpStream::connect(&upstream).await else {
-                        continue;
-                    };
-                    tokio::spawn(pipe(inbound, outbound, cut_rx.clone(), Arc::clone(&delay)));
-                }
-            });
-        });
-        let url = url_rx.recv().expect("proxy started");
-        ChaosProxy { url, cut, delay_ms }
-    }
-
-    pub fn cut(&self) {
-        let _ = self.cut.send(true);
-    }
-
-    pub fn restore(&self) {
-        let _ = self.cut.send(false);
-    }
-
-    pub fn set_delay(&self, delay: Duration) {
-        self.delay_ms.store(delay.as_millis() as u64, Ordering::Relaxed);
-    }
-}
-
-async fn pipe(inbound: TcpStream, outbound: TcpStream, mut cut: watch::Receiver<bool>, delay: Arc<AtomicU64>) {
-    let (mut ir, mut iw) = inbound.into_split();
-    let (mut or, mut ow) = outbound.into_split();
-    let up = async {
-        let mut buf = vec![0u8; 16 * 1024];
-        while let Ok(n @ 1..) = ir.read(&mut buf).await {
-            if ow.write_all(&buf[..n]).await.is_err() {
-                break;
-            }
-        }
-    };
-    let down = async {
-        let mut buf = vec![0u8; 16 * 1024];
-        while let Ok(n @ 1..) = or.read(&mut buf).await {
-            let d = delay.load(Ordering::Relaxed);
-            if d > 0 {
-                tokio::time::sleep(Duration::from_millis(d)).await;
-            }
-            if iw.write_all(&buf[..n]).await.is_err() {
-                break;
-            }
-        }
-    };
-    tokio::select! {
-        _ = up => {}
-        _ = down => {}
-        _ = cut.wait_for(|c| *c) => {}
     }
 }

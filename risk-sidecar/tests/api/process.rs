@@ -14,14 +14,6 @@ fn sidecar() -> Command {
     cmd
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 #[test]
 fn invalid_settings_exit_64_before_binding() {
     let port = free_port();

@@ -30,6 +30,25 @@ async fn decision_row(app: &TestApp, order_id: &str) -> tokio_postgres::Row {
         .expect("a stored decision")
 }
 
+/// Puts a paid order back where a crash between the gateway's capture and our commit
+/// would have left it: pending, its payment merely authorised.
+async fn rewind_to_authorised(app: &TestApp, order: &str) {
+    let db = app.db().await;
+    db.execute(
+        "update customer_order set status = 'pending' where public_id = $1",
+        &[&order],
+    )
+    .await
+    .expect("rewind order");
+    db.execute(
+        "update payment_attempt set status = 'authorised'
+          where order_id = (select order_id from customer_order where public_id = $1)",
+        &[&order],
+    )
+    .await
+    .expect("rewind attempt");
+}
+
 #[tokio::test]
 async fn an_allowed_payment_is_captured_once_and_the_decision_is_stored() {
     // Arrange
@@ -301,19 +320,7 @@ async fn a_crash_between_capture_and_commit_is_finished_by_a_retry_without_charg
     let order = first.body["order_id"].as_str().expect("id").to_owned();
     assert_eq!(app.captures(&order).await, 1);
     // The gateway captured, but our commit never happened.
-    let db = app.db().await;
-    db.execute(
-        "update customer_order set status = 'pending' where public_id = $1",
-        &[&order],
-    )
-    .await
-    .expect("rewind order");
-    db.execute(
-        "update payment_attempt set status = 'authorised' where order_id = (select order_id from customer_order where public_id = $1)",
-        &[&order],
-    )
-    .await
-    .expect("rewind attempt");
+    rewind_to_authorised(&app, &order).await;
 
     let retry = app.checkout(&token, "crash-1", VISA_OK).await;
 
@@ -430,19 +437,7 @@ async fn an_order_abandoned_mid_payment_is_finished_by_the_reconciler() {
     let order = answer.body["order_id"].as_str().expect("id").to_owned();
     // As if the process died after the gateway's capture, before our commit, and the
     // shopper never came back.
-    let db = app.db().await;
-    db.execute(
-        "update customer_order set status = 'pending' where public_id = $1",
-        &[&order],
-    )
-    .await
-    .expect("rewind order");
-    db.execute(
-        "update payment_attempt set status = 'authorised' where order_id = (select order_id from customer_order where public_id = $1)",
-        &[&order],
-    )
-    .await
-    .expect("rewind attempt");
+    rewind_to_authorised(&app, &order).await;
 
     let finished = eventually(Duration::from_secs(10), || async {
         app.scalar(

@@ -1,6 +1,8 @@
 //! Test harness: a fresh database per test, the shop on a random port, a real sidecar
 //! process, faulty stand-ins for it, and a TCP proxy that can cut PostgreSQL.
 
+pub use testkit::{ChaosProxy, eventually, free_port};
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use serde_json::{Value, json};
 use shop::settings::Settings;
 use shop::startup::Application;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -390,14 +392,6 @@ pub fn checkout_body(card: &str) -> Value {
     })
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 /// The risk-sidecar binary, built if this test run has not built it yet.
 fn sidecar_binary() -> PathBuf {
     static BUILT: LazyLock<PathBuf> = LazyLock::new(|| {
@@ -526,106 +520,4 @@ impl Drop for FaultyServer {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
-}
-
-/// A TCP proxy a test can cut (every connection dropped, new ones refused), restore, or
-/// slow down: a dependency failing for real. On its own thread and runtime, like a
-/// separate process.
-pub struct ChaosProxy {
-    pub address: String,
-    cut: watch::Sender<bool>,
-    delay_ms: Arc<AtomicU64>,
-}
-
-impl ChaosProxy {
-    pub async fn start(upstream: &str) -> ChaosProxy {
-        let upstream = upstream.to_owned();
-        let (cut, cut_rx) = watch::channel(false);
-        let delay_ms = Arc::new(AtomicU64::new(0));
-        let delay = Arc::clone(&delay_ms);
-        let (address_tx, address_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("proxy runtime");
-            rt.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-                let _ = address_tx.send(listener.local_addr().expect("addr").to_string());
-                loop {
-                    let Ok((inbound, _)) = listener.accept().await else {
-                        return;
-                    };
-                    if *cut_rx.borrow() {
-                        drop(inbound);
-                        continue;
-                    }
-                    let Ok(outbound) = TcpStream::connect(&upstream).await else {
-                        continue;
-                    };
-                    tokio::spawn(pipe(inbound, outbound, cut_rx.clone(), Arc::clone(&delay)));
-                }
-            });
-        });
-        let address = address_rx.recv().expect("proxy started");
-        ChaosProxy { address, cut, delay_ms }
-    }
-
-    pub fn cut(&self) {
-        let _ = self.cut.send(true);
-    }
-
-    pub fn restore(&self) {
-        let _ = self.cut.send(false);
-    }
-
-    pub fn set_delay(&self, delay: Duration) {
-        self.delay_ms.store(delay.as_millis() as u64, Ordering::Relaxed);
-    }
-}
-
-async fn pipe(inbound: TcpStream, outbound: TcpStream, mut cut: watch::Receiver<bool>, delay: Arc<AtomicU64>) {
-    let (mut ir, mut iw) = inbound.into_split();
-    let (mut or, mut ow) = outbound.into_split();
-    let up = async {
-        let mut buf = vec![0u8; 16 * 1024];
-        while let Ok(n @ 1..) = ir.read(&mut buf).await {
-            if ow.write_all(&buf[..n]).await.is_err() {
-                break;
-            }
-        }
-    };
-    let down = async {
-        let mut buf = vec![0u8; 16 * 1024];
-        while let Ok(n @ 1..) = or.read(&mut buf).await {
-            let d = delay.load(Ordering::Relaxed);
-            if d > 0 {
-                tokio::time::sleep(Duration::from_millis(d)).await;
-            }
-            if iw.write_all(&buf[..n]).await.is_err() {
-                break;
-            }
-        }
-    };
-    tokio::select! {
-        _ = up => {}
-        _ = down => {}
-        _ = cut.wait_for(|c| *c) => {}
-    }
-}
-
-/// Polls `check` until it holds or `within` passes.
-pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
 }

@@ -61,6 +61,25 @@ impl Browser {
     }
 }
 
+/// Submits the checkout form of `key` with a card.
+async fn pay(browser: &Browser, csrf: &str, key: &str, card_number: &str) -> Page {
+    browser
+        .post(
+            "/checkout",
+            &[
+                ("csrf_token", csrf),
+                ("checkout_key", key),
+                ("card_number", card_number),
+                ("exp_month", "12"),
+                ("exp_year", "2099"),
+                ("cvc", "123"),
+                ("shipping_country", "DE"),
+                ("billing_country", "DE"),
+            ],
+        )
+        .await
+}
+
 fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in {html}")) + marker.len();
@@ -106,21 +125,7 @@ async fn a_shopper_fills_a_cart_signs_up_and_buys() {
     let form = browser.get("/checkout").await;
     assert!(form.html.contains("79.90 EUR"), "the cart survived sign-up");
     let key = hidden(&form.html, "checkout_key");
-    let paid = browser
-        .post(
-            "/checkout",
-            &[
-                ("csrf_token", &csrf),
-                ("checkout_key", &key),
-                ("card_number", "4242 4242 4242 4242"),
-                ("exp_month", "12"),
-                ("exp_year", "2099"),
-                ("cvc", "123"),
-                ("shipping_country", "DE"),
-                ("billing_country", "DE"),
-            ],
-        )
-        .await;
+    let paid = pay(&browser, &csrf, &key, "4242 4242 4242 4242").await;
     assert_eq!(paid.status, StatusCode::SEE_OTHER, "{}", paid.html);
     let order_path = paid.location.expect("to the order");
     let order = browser.get(&order_path).await;
@@ -153,21 +158,7 @@ async fn a_challenged_checkout_goes_through_the_verification_page() {
         .post("/cart/add", &[("csrf_token", &csrf), ("sku", PHONE), ("quantity", "1")])
         .await;
     let key = hidden(&browser.get("/checkout").await.html, "checkout_key");
-    let submitted = browser
-        .post(
-            "/checkout",
-            &[
-                ("csrf_token", &csrf),
-                ("checkout_key", &key),
-                ("card_number", VISA_OK),
-                ("exp_month", "12"),
-                ("exp_year", "2099"),
-                ("cvc", "123"),
-                ("shipping_country", "DE"),
-                ("billing_country", "DE"),
-            ],
-        )
-        .await;
+    let submitted = pay(&browser, &csrf, &key, VISA_OK).await;
     let verify_path = submitted.location.expect("redirected");
     assert!(verify_path.ends_with("/verify"), "{verify_path}");
     let page = browser.get(&verify_path).await;
