@@ -78,7 +78,7 @@ impl Catalogue {
 
     /// Search by words in name or description (all must match, by prefix), by category,
     /// one page at a time, in name order.
-    #[tracing::instrument(name = "List products", skip(self))]
+    #[tracing::instrument(name = "List products", skip_all, fields(page = query.page))]
     pub async fn list(&self, query: &ProductQuery) -> Result<ProductPage, ShopError> {
         let per_page = query.per_page.clamp(1, PAGE_SIZE_MAX);
         let page = query.page.max(1);

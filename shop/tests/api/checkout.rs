@@ -393,6 +393,25 @@ async fn the_card_number_never_reaches_the_database_or_a_log() {
     app.put_in_cart(&token, BOOK, 1).await;
     app.checkout(&token, "declined-pan", VISA_DECLINED).await;
     app.checkout(&token, "invalid-pan", "4242424242424241").await;
+    // A number where a string belongs: the error must not quote it back or log it.
+    let mut numeric = checkout_body(VISA_OK);
+    numeric["card"]["number"] = json!(4242424242424242u64);
+    let request = app
+        .http
+        .post(app.url("/api/checkout"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "numeric-pan")
+        .json(&numeric);
+    let refused = app.send(request).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!refused.body.to_string().contains(VISA_OK), "{}", refused.body);
+    // Typed into the search box: the query string is not logged either.
+    app.get(&format!("/api/products?q={VISA_OK}"), None).await;
+    app.http
+        .get(app.url(&format!("/?q={VISA_OK}")))
+        .send()
+        .await
+        .expect("search page");
 
     let db = app.db().await;
     let tables: Vec<String> = db
