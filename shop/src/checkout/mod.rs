@@ -574,16 +574,27 @@ impl Checkout {
     }
 
     /// Finishes orders left `pending` for longer than `older_than` (a crash, a
-    /// gateway outage, a shopper who closed the tab mid-payment): the same state
-    /// machine, so a capture that happened before the crash is recorded, not repeated.
+    /// gateway outage, a shopper who closed the tab mid-payment) and orders whose code
+    /// expired unused: the same state machine, so a capture that happened before a
+    /// crash is recorded, not repeated.
     #[tracing::instrument(name = "Reconcile stale orders", skip(self))]
     pub async fn reconcile(&self, older_than: Duration) -> Result<usize, ShopError> {
         let client = self.pool.get().await?;
+        // A code nobody entered in time ends the wait too: the authorisation is a hold
+        // on the shopper's money and must be voided, not left to lapse at the bank.
+        client
+            .execute(
+                "update verification set status = 'expired' where status = 'pending' and expires_at < now()",
+                &[],
+            )
+            .await?;
         let rows = client
             .query(
-                "select public_id from customer_order
-                  where status = 'pending' and updated_at < now() - make_interval(secs => $1)
-                  order by order_id limit 100",
+                "select o.public_id from customer_order o
+                  where (o.status = 'pending' and o.updated_at < now() - make_interval(secs => $1))
+                     or (o.status = 'awaiting_verification'
+                         and exists (select 1 from verification v where v.order_id = o.order_id and v.status <> 'pending'))
+                  order by o.order_id limit 100",
                 &[&older_than.as_secs_f64()],
             )
             .await?;
@@ -594,7 +605,7 @@ impl Checkout {
             let order = orders::by_public_id(&client, row.get(0)).await?;
             drop(client);
             match self.advance(order, &DeviceContext::default()).await {
-                Ok(order) if order.status != OrderStatus::Pending => finished += 1,
+                Ok(order) if order.status.is_final() => finished += 1,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "Order still pending."),
             }

@@ -471,3 +471,32 @@ async fn an_order_abandoned_mid_payment_is_finished_by_the_reconciler() {
     assert!(finished, "the reconciler finished the order");
     assert_eq!(app.captures(&order).await, 1, "without a second capture");
 }
+
+#[tokio::test]
+async fn a_code_never_entered_expires_and_the_reconciler_voids_the_authorisation() {
+    let app = Spawn::new(Risk::Sidecar)
+        .set("SHOP__VERIFICATION__CODE_TTL_SECS", 1)
+        .set("SHOP__VERIFICATION__RECONCILE_INTERVAL_SECS", 1)
+        .start()
+        .await;
+    let before = stock(&app, PHONE).await;
+    let (_, answer) = app.buy(PHONE).await;
+    let order = answer.body["order_id"].as_str().expect("id").to_owned();
+    assert_eq!(answer.body["status"], "awaiting_verification");
+
+    let rejected = eventually(Duration::from_secs(10), || async {
+        app.scalar(
+            "select count(*) from customer_order where public_id = $1 and status = 'rejected'",
+            &order,
+        )
+        .await
+            == 1
+    })
+    .await;
+
+    assert!(rejected, "the abandoned challenge ended");
+    assert_eq!(app.captures(&order).await, 0);
+    assert_eq!(stock(&app, PHONE).await, before, "stock released");
+    let events = app.order_events(&order).await;
+    assert_eq!(events, ["pending", "awaiting_verification", "rejected"]);
+}
