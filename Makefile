@@ -54,6 +54,9 @@ bench: redis ort loadtest-tools ## Criterion micro-benchmarks and the HTTP load 
 bench-shop: redis postgres ort ## What the risk call adds to a checkout: p50/p99 with the sidecar on and off, interleaved
 	cargo build --release --locked -p risk-sidecar
 	cargo bench --locked -p shop --bench checkout; status=$$?; scripts/purge-keys.sh 'bench-*'; exit $$status
+	@echo "inside the sidecar, during the checkouts with the risk call:"
+	@python3 scripts/histogram_quantiles.py bench-results/checkout-sidecar-before.txt bench-results/checkout-sidecar-after.txt \
+	  risk_decision_duration_seconds risk_velocity_store_duration_seconds risk_http_request_duration_seconds
 
 loadtest: redis ort loadtest-tools ## k6 capacity test against a sidecar started for it (loadtest/decisions.js)
 	scripts/loadtest.sh

@@ -183,6 +183,17 @@ async fn main() {
     for (n, token) in tokens.iter().enumerate().skip(2 * ROUNDS) {
         checkout(&http, if n % 2 == 0 { &with_risk } else { &without }, token, n).await;
     }
+    // The sidecar's own histograms around the measured rounds: how much of the call is
+    // the decision itself (scripts/histogram_quantiles.py reads the two scrapes).
+    let scrape = |name: &'static str| {
+        let (http, url) = (http.clone(), format!("{risk_url}/metrics"));
+        async move {
+            let text = http.get(url).send().await.expect("metrics").text().await.expect("text");
+            std::fs::create_dir_all(repo("bench-results")).expect("bench-results");
+            std::fs::write(repo(&format!("bench-results/checkout-sidecar-{name}.txt")), text).expect("write");
+        }
+    };
+    scrape("before").await;
     let (mut on, mut off) = (Vec::new(), Vec::new());
     for (n, token) in tokens.iter().enumerate().take(2 * ROUNDS) {
         if n % 2 == 0 {
@@ -191,6 +202,7 @@ async fn main() {
             off.push(checkout(&http, &without, token, n).await);
         }
     }
+    scrape("after").await;
     on.sort();
     off.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
