@@ -91,25 +91,13 @@ async fn a_challenged_payment_is_captured_only_after_the_right_code() {
     let code = app.mailed_code().await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
 
-    let answer = app
-        .post(
-            &format!("/api/orders/{order}/verify"),
-            Some(&token),
-            &json!({"code": wrong}),
-        )
-        .await;
+    let answer = app.verify(&token, &order, wrong).await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(answer.body["error"]["code"], "wrong_code");
     assert_eq!(answer.body["remaining_attempts"], 4);
     assert_eq!(app.captures(&order).await, 0);
 
-    let answer = app
-        .post(
-            &format!("/api/orders/{order}/verify"),
-            Some(&token),
-            &json!({"code": code}),
-        )
-        .await;
+    let answer = app.verify(&token, &order, &code).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     assert_eq!(answer.body["status"], "paid");
     assert_eq!(app.captures(&order).await, 1);
@@ -124,13 +112,7 @@ async fn a_challenged_payment_is_captured_only_after_the_right_code() {
     );
 
     // The code is spent: sending it again changes nothing.
-    let again = app
-        .post(
-            &format!("/api/orders/{order}/verify"),
-            Some(&token),
-            &json!({"code": code}),
-        )
-        .await;
+    let again = app.verify(&token, &order, &code).await;
     assert_eq!(again.body["status"], "paid");
     assert_eq!(app.captures(&order).await, 1);
 }
@@ -145,27 +127,14 @@ async fn too_many_wrong_codes_void_the_payment_and_release_the_stock() {
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let mut last = None;
     for _ in 0..5 {
-        last = Some(
-            app.post(
-                &format!("/api/orders/{order}/verify"),
-                Some(&token),
-                &json!({"code": wrong}),
-            )
-            .await,
-        );
+        last = Some(app.verify(&token, &order, wrong).await);
     }
     let last = last.expect("answered");
     assert_eq!(last.status, StatusCode::OK);
     assert_eq!(last.body["status"], "rejected");
 
     // The right code is too late now.
-    let late = app
-        .post(
-            &format!("/api/orders/{order}/verify"),
-            Some(&token),
-            &json!({"code": code}),
-        )
-        .await;
+    let late = app.verify(&token, &order, &code).await;
     assert_eq!(late.status, StatusCode::CONFLICT);
     assert_eq!(app.captures(&order).await, 0);
     let voided = app
@@ -190,13 +159,7 @@ async fn an_expired_code_rejects_the_order() {
     let order = answer.body["order_id"].as_str().expect("order id").to_owned();
     let code = app.mailed_code().await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let answer = app
-        .post(
-            &format!("/api/orders/{order}/verify"),
-            Some(&token),
-            &json!({"code": code}),
-        )
-        .await;
+    let answer = app.verify(&token, &order, &code).await;
     assert_eq!(answer.body["status"], "rejected", "{}", answer.body);
     assert_eq!(app.captures(&order).await, 0);
 }

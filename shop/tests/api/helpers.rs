@@ -307,6 +307,16 @@ impl TestApp {
         self.send(request).await
     }
 
+    /// Sends a one-time code for an order.
+    pub async fn verify(&self, token: &str, order: &str, code: &str) -> Answer {
+        self.post(
+            &format!("/api/orders/{order}/verify"),
+            Some(token),
+            &json!({"code": code}),
+        )
+        .await
+    }
+
     /// A shopper with `sku` in the cart, checked out with an approved card.
     pub async fn buy(&self, sku: &str) -> (String, Answer) {
         let token = self.shopper().await;

@@ -61,6 +61,23 @@ impl Browser {
     }
 }
 
+/// Signs a new shopper up in this browser; the browser's CSRF token.
+async fn sign_up(browser: &Browser) -> String {
+    let csrf = browser.csrf("/signup").await;
+    let signed = browser
+        .post(
+            "/signup",
+            &[
+                ("csrf_token", &csrf),
+                ("email", &unique_email()),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.html);
+    csrf
+}
+
 /// Submits the checkout form of `key` with a card.
 async fn pay(browser: &Browser, csrf: &str, key: &str, card_number: &str) -> Page {
     browser
@@ -143,17 +160,7 @@ async fn a_shopper_fills_a_cart_signs_up_and_buys() {
 async fn a_challenged_checkout_goes_through_the_verification_page() {
     let app = spawn_app(Risk::Sidecar).await;
     let browser = Browser::new(&app);
-    let csrf = browser.csrf("/signup").await;
-    browser
-        .post(
-            "/signup",
-            &[
-                ("csrf_token", &csrf),
-                ("email", &unique_email()),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let csrf = sign_up(&browser).await;
     browser
         .post("/cart/add", &[("csrf_token", &csrf), ("sku", PHONE), ("quantity", "1")])
         .await;
@@ -254,17 +261,7 @@ async fn an_expired_access_cookie_is_renewed_from_the_refresh_cookie() {
         .start()
         .await;
     let browser = Browser::new(&app);
-    let csrf = browser.csrf("/signup").await;
-    browser
-        .post(
-            "/signup",
-            &[
-                ("csrf_token", &csrf),
-                ("email", &unique_email()),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let csrf = sign_up(&browser).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let orders = browser.get("/orders").await;
     assert_eq!(orders.status, StatusCode::OK, "still signed in: {:?}", orders.location);
