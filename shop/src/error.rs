@@ -18,8 +18,6 @@ pub enum ShopError {
     BadCredentials,
     #[error("this form has expired; reload the page and try again")]
     Csrf,
-    #[error("not allowed")]
-    Forbidden,
     #[error("not found")]
     NotFound,
     #[error("an account with this e-mail already exists")]
@@ -30,8 +28,6 @@ pub enum ShopError {
     OutOfStock { name: String, available: i32 },
     #[error("your cart is empty")]
     EmptyCart,
-    #[error("the card was declined")]
-    CardDeclined,
     #[error("this order can no longer be changed")]
     InvalidState,
     #[error("the service is temporarily unavailable")]
@@ -55,13 +51,11 @@ impl ShopError {
             ShopError::Unauthenticated => "unauthenticated",
             ShopError::BadCredentials => "bad_credentials",
             ShopError::Csrf => "csrf_failed",
-            ShopError::Forbidden => "forbidden",
             ShopError::NotFound => "not_found",
             ShopError::EmailTaken => "email_taken",
             ShopError::RateLimited { .. } => "rate_limited",
             ShopError::OutOfStock { .. } => "out_of_stock",
             ShopError::EmptyCart => "empty_cart",
-            ShopError::CardDeclined => "card_declined",
             ShopError::InvalidState => "invalid_state",
             ShopError::Unavailable(_) => "unavailable",
             ShopError::Internal(_) => "internal",
@@ -109,13 +103,12 @@ impl ResponseError for ShopError {
         match self {
             ShopError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ShopError::Unauthenticated | ShopError::BadCredentials => StatusCode::UNAUTHORIZED,
-            ShopError::Csrf | ShopError::Forbidden => StatusCode::FORBIDDEN,
+            ShopError::Csrf => StatusCode::FORBIDDEN,
             ShopError::NotFound => StatusCode::NOT_FOUND,
             ShopError::EmailTaken | ShopError::OutOfStock { .. } | ShopError::EmptyCart | ShopError::InvalidState => {
                 StatusCode::CONFLICT
             }
             ShopError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ShopError::CardDeclined => StatusCode::PAYMENT_REQUIRED,
             ShopError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ShopError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -42,14 +42,12 @@ pub struct AppState {
     pub csrf_secret: String,
     pub mailbox_enabled: bool,
     pub trust_forwarded_for: bool,
-    pub public_url: String,
     pub metrics: PrometheusHandle,
 }
 
 pub struct Application {
     port: u16,
     server: Server,
-    state: web::Data<AppState>,
 }
 
 // === impl Application ===
@@ -100,15 +98,11 @@ impl Application {
         .map_err(anyhow::Error::from)?
         .run();
         tracing::info!(port, "Shop listening.");
-        Ok(Application { port, server, state })
+        Ok(Application { port, server })
     }
 
     pub fn port(&self) -> u16 {
         self.port
-    }
-
-    pub fn pool(&self) -> Pool {
-        self.state.pool.clone()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
@@ -139,6 +133,7 @@ fn build_state(settings: &Settings, pool: Pool, metrics: PrometheusHandle) -> Re
         RiskClient::new(&settings.risk)?,
         Duration::from_secs(settings.verification.code_ttl_secs),
         settings.verification.max_attempts,
+        settings.server.public_url.trim_end_matches('/').to_owned(),
     );
     Ok(AppState {
         catalogue: Catalogue::new(pool.clone()),
@@ -151,7 +146,6 @@ fn build_state(settings: &Settings, pool: Pool, metrics: PrometheusHandle) -> Re
         csrf_secret: auth.secret.expose_secret().to_owned(),
         mailbox_enabled: settings.dev.mailbox,
         trust_forwarded_for: settings.server.trust_forwarded_for,
-        public_url: settings.server.public_url.clone(),
         metrics,
         pool,
     })

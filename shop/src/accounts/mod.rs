@@ -8,11 +8,10 @@ mod tokens;
 pub use email::Email;
 pub use limiter::LoginLimiter;
 pub use password::{Password, PasswordHasher};
-pub use tokens::{AccessClaims, IssuedTokens, TokenIssuer, random_token, random_token_short};
+pub use tokens::{IssuedTokens, TokenIssuer, random_token_short};
 
 use deadpool_postgres::Pool;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 use crate::error::{ShopError, is_unique_violation};
 
@@ -26,14 +25,6 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Shopper => "shopper",
-            Role::Analyst => "analyst",
-            Role::Admin => "admin",
-        }
-    }
-
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "shopper" => Some(Role::Shopper),
@@ -41,10 +32,6 @@ impl Role {
             "admin" => Some(Role::Admin),
             _ => None,
         }
-    }
-
-    pub fn is_staff(self) -> bool {
-        !matches!(self, Role::Shopper)
     }
 }
 
@@ -54,14 +41,6 @@ pub struct Identity {
     pub account_id: i64,
     pub email: String,
     pub role: Role,
-}
-
-#[derive(Debug, Clone)]
-pub struct Account {
-    pub account_id: i64,
-    pub email: String,
-    pub role: Role,
-    pub created_at: OffsetDateTime,
 }
 
 /// Sign-up, log-in and token rotation over the database.
@@ -158,26 +137,5 @@ impl Accounts {
 
     pub fn retain_recent(&self) {
         self.limiter.retain_recent();
-    }
-
-    pub fn hasher(&self) -> &PasswordHasher {
-        &self.hasher
-    }
-
-    pub async fn account(&self, account_id: i64) -> Result<Account, ShopError> {
-        let client = self.pool.get().await?;
-        let row = client
-            .query_opt(
-                "select account_id, email, role, created_at from account where account_id = $1",
-                &[&account_id],
-            )
-            .await?
-            .ok_or(ShopError::NotFound)?;
-        Ok(Account {
-            account_id: row.get(0),
-            email: row.get(1),
-            role: Role::parse(row.get(2)).unwrap_or(Role::Shopper),
-            created_at: row.get(3),
-        })
     }
 }

@@ -63,6 +63,8 @@ pub struct Checkout {
     risk: RiskClient,
     code_ttl: Duration,
     max_attempts: i32,
+    /// Where shoppers open the shop: the link in the code's mail.
+    public_url: String,
 }
 
 struct Attempt {
@@ -81,6 +83,7 @@ impl Checkout {
         risk: RiskClient,
         code_ttl: Duration,
         max_attempts: i32,
+        public_url: String,
     ) -> Checkout {
         Checkout {
             pool,
@@ -88,6 +91,7 @@ impl Checkout {
             risk,
             code_ttl,
             max_attempts,
+            public_url,
         }
     }
 
@@ -497,8 +501,8 @@ impl Checkout {
                 &email,
                 "Your verification code",
                 &format!(
-                    "Enter {code} to confirm order {}. The code is valid for {minutes} minutes.",
-                    order.public_id
+                    "Enter {code} at {}/orders/{}/verify to confirm your order. The code is valid for {minutes} minutes.",
+                    self.public_url, order.public_id
                 ),
             )
             .await?;

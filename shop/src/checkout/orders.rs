@@ -204,17 +204,3 @@ pub async fn transition(
     }
     Ok(true)
 }
-
-/// The events of an order, oldest first: (from, to, detail).
-pub async fn events(
-    client: &impl GenericClient,
-    order_id: i64,
-) -> Result<Vec<(Option<String>, String, serde_json::Value)>, ShopError> {
-    let rows = client
-        .query(
-            "select from_status, to_status, detail from order_event where order_id = $1 order by order_event_id",
-            &[&order_id],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
-}
