@@ -3,11 +3,10 @@
 //! Names follow `risk_<name>_<unit>[_total]`; labels are small fixed sets taken from
 //! enums (`route` is the matched pattern, never a raw path; never a merchant or customer).
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics::{counter, describe_counter, describe_histogram, histogram};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use servicekit::{Matcher, PrometheusHandle};
 
 pub const HTTP_REQUEST_DURATION: &str = "risk_http_request_duration_seconds";
 pub const DECISION_DURATION: &str = "risk_decision_duration_seconds";
@@ -32,36 +31,19 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// the training days before any chargeback arrives.
 const ANOMALY_BUCKETS: &[f64] = &[0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8];
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-
-/// Installs the global recorder once per process (tests start many apps in one) and
-/// returns the handle `/metrics` renders.
+/// Installs the recorder once per process (tests start many apps in one) and returns
+/// the handle `/metrics` renders.
 pub fn install() -> PrometheusHandle {
-    HANDLE
-        .get_or_init(|| {
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(ANOMALY_SCORE.to_owned()), ANOMALY_BUCKETS))
-                .expect("bucket lists are non-empty");
-            let handle = builder
-                .install_recorder()
-                .expect("the recorder is installed once per process");
-            describe_all();
-            handle
-        })
-        .clone()
+    servicekit::install_metrics(
+        &[
+            (Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS),
+            (Matcher::Full(ANOMALY_SCORE.to_owned()), ANOMALY_BUCKETS),
+        ],
+        describe_all,
+    )
 }
 
-/// Drains histogram buckets so memory stays bounded; the exporter's docs ask for it.
-pub fn spawn_upkeep(handle: PrometheusHandle) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            handle.run_upkeep();
-        }
-    });
-}
+pub use servicekit::spawn_metrics_upkeep as spawn_upkeep;
 
 fn describe_all() {
     describe_histogram!(

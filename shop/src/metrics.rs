@@ -3,11 +3,10 @@
 //! Names follow `shop_<name>_<unit>[_total]`; labels are small fixed sets (`route` is the
 //! matched pattern, never a raw path; never an account or order).
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics::{counter, describe_counter, describe_histogram, histogram};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use servicekit::{Matcher, PrometheusHandle};
 
 pub const HTTP_REQUEST_DURATION: &str = "shop_http_request_duration_seconds";
 pub const CHECKOUT_OUTCOMES: &str = "shop_checkout_outcomes_total";
@@ -20,33 +19,16 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-
-/// Installs the global recorder once per process (tests start many apps in one).
+/// Installs the recorder once per process (tests start many apps in one) and returns
+/// the handle `/metrics` renders.
 pub fn install() -> PrometheusHandle {
-    HANDLE
-        .get_or_init(|| {
-            let handle = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
-                .expect("bucket list is non-empty")
-                .install_recorder()
-                .expect("the recorder is installed once per process");
-            describe_all();
-            handle
-        })
-        .clone()
+    servicekit::install_metrics(
+        &[(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)],
+        describe_all,
+    )
 }
 
-/// Drains histogram buckets so memory stays bounded; the exporter's docs ask for it.
-pub fn spawn_upkeep(handle: PrometheusHandle) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            handle.run_upkeep();
-        }
-    });
-}
+pub use servicekit::spawn_metrics_upkeep as spawn_upkeep;
 
 fn describe_all() {
     describe_histogram!(

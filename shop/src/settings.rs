@@ -86,12 +86,7 @@ pub struct DevSettings {
     pub demo_data: bool,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    Json,
-    Pretty,
-}
+pub use servicekit::LogFormat;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct LogSettings {
@@ -113,16 +108,7 @@ impl Settings {
     }
 
     fn build(source: Option<HashMap<String, String>>) -> Result<Settings, SettingsError> {
-        let env = config::Environment::with_prefix(ENV_PREFIX)
-            .prefix_separator("__")
-            .separator("__")
-            .try_parsing(true)
-            .source(source);
-        let settings: Settings = config::Config::builder()
-            .add_source(config::File::from_str(BASE_FILE, config::FileFormat::Yaml))
-            .add_source(env)
-            .build()?
-            .try_deserialize()?;
+        let settings: Settings = servicekit::load_settings(BASE_FILE, ENV_PREFIX, source)?;
         settings.validate()?;
         Ok(settings)
     }

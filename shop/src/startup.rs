@@ -9,8 +9,8 @@ use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpServer, web};
 use deadpool_postgres::Pool;
-use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::ExposeSecret;
+use servicekit::PrometheusHandle;
 use tracing_actix_web::TracingLogger;
 
 use crate::accounts::{Accounts, LoginLimiter, PasswordHasher, TokenIssuer};

@@ -1,8 +1,8 @@
 //! `/healthz`, `/readyz`, `/metrics`, and the JSON 404 for everything else.
 
 use actix_web::{HttpResponse, web};
-use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
+use servicekit::PrometheusHandle;
 
 use crate::decision::DecisionService;
 use crate::error::ApiError;

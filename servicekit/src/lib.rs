@@ -1,0 +1,116 @@
+//! Start-up plumbing both services share, so that they load settings, log and export
+//! metrics the same way. Each service keeps its own settings types, metric names and
+//! descriptions; only the mechanism lives here.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusBuilder;
+pub use metrics_exporter_prometheus::{Matcher, PrometheusHandle};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tracing_subscriber::EnvFilter;
+
+/// Settings: the service's embedded `base.yaml`, then `PREFIX__SECTION__KEY` variables
+/// from the process environment, or from `overrides` in its place (tests never mutate
+/// the environment). Numbers and booleans are parsed from their strings.
+pub fn load_settings<T: DeserializeOwned>(
+    base_yaml: &str,
+    prefix: &str,
+    overrides: Option<HashMap<String, String>>,
+) -> Result<T, config::ConfigError> {
+    let env = config::Environment::with_prefix(prefix)
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .source(overrides);
+    config::Config::builder()
+        .add_source(config::File::from_str(base_yaml, config::FileFormat::Yaml))
+        .add_source(env)
+        .build()?
+        .try_deserialize()
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// Logs to stderr: JSON lines in production, readable text in a terminal, filtered by
+/// RUST_LOG (default `info`). Installs the global subscriber once; later calls (tests
+/// start many apps in one process) are no-ops.
+pub fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process's Prometheus recorder once (tests start many apps in one
+/// process): the histograms each matcher names get its buckets (explicit buckets, not
+/// summaries), then `describe` runs. Returns the handle `/metrics` renders.
+pub fn install_metrics(buckets: &[(Matcher, &[f64])], describe: fn()) -> PrometheusHandle {
+    RECORDER
+        .get_or_init(|| {
+            let builder = buckets
+                .iter()
+                .try_fold(PrometheusBuilder::new(), |b, (matcher, list)| {
+                    b.set_buckets_for_metric(matcher.clone(), list)
+                })
+                .expect("bucket lists are non-empty");
+            let handle = builder
+                .install_recorder()
+                .expect("the recorder is installed once per process");
+            describe();
+            handle
+        })
+        .clone()
+}
+
+/// Drains histogram buckets so memory stays bounded; the exporter's docs ask for it.
+pub fn spawn_metrics_upkeep(handle: PrometheusHandle) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            handle.run_upkeep();
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Example {
+        server: Server,
+    }
+
+    #[derive(Deserialize)]
+    struct Server {
+        port: u16,
+        host: String,
+    }
+
+    #[test]
+    fn overrides_replace_the_base_file_and_are_parsed() {
+        let base = "server:\n  port: 8080\n  host: 127.0.0.1\n";
+        let plain: Example = load_settings(base, "EX", Some(HashMap::new())).expect("base");
+        assert_eq!((plain.server.port, plain.server.host.as_str()), (8080, "127.0.0.1"));
+        let overrides = HashMap::from([("EX__SERVER__PORT".to_owned(), "9".to_owned())]);
+        let changed: Example = load_settings(base, "EX", Some(overrides)).expect("override");
+        assert_eq!(changed.server.port, 9);
+        let bad = HashMap::from([("EX__SERVER__PORT".to_owned(), "many".to_owned())]);
+        assert!(load_settings::<Example>(base, "EX", Some(bad)).is_err());
+    }
+}
