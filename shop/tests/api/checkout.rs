@@ -463,3 +463,25 @@ async fn a_code_never_entered_expires_and_the_reconciler_voids_the_authorisation
     let events = app.order_events(&order).await;
     assert_eq!(events, ["pending", "awaiting_verification", "rejected"]);
 }
+
+#[tokio::test]
+async fn another_shoppers_order_is_not_found_and_cannot_be_verified() {
+    let app = spawn_app(Risk::Sidecar).await;
+    let (_, answer) = app.buy(PHONE).await;
+    let order = answer.body["order_id"].as_str().expect("id").to_owned();
+    let code = app.mailed_code().await;
+    let stranger = app.shopper().await;
+
+    let read = app.get(&format!("/api/orders/{order}"), Some(&stranger)).await;
+    let verify = app.verify(&stranger, &order, &code).await;
+    let listed = app.get("/api/orders", Some(&stranger)).await;
+
+    assert_eq!(read.status, StatusCode::NOT_FOUND);
+    assert_eq!(verify.status, StatusCode::NOT_FOUND);
+    assert_eq!(listed.body.as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        app.captures(&order).await,
+        0,
+        "the stranger's right code captured nothing"
+    );
+}
