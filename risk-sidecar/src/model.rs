@@ -208,10 +208,7 @@ impl OnnxModel {
     pub fn assess(&self, row: &FeatureVector) -> Result<Assessment, ModelError> {
         let mut sessions = self.checkout();
         let sessions = &mut *sessions;
-        let anomaly = match (&mut sessions.forest, &self.card.anomaly) {
-            (Some(forest), Some(a)) => Some(run_one(forest, &row.0, &a.output, 1)?[0]),
-            _ => None,
-        };
+        let anomaly = self.forest_score(sessions, row)?;
         let input = self.input_row(row, anomaly);
         let probabilities = run_one(&mut sessions.classifier, input.as_slice(), &self.card.output, 2)?;
         Ok(Assessment {
@@ -222,7 +219,10 @@ impl OnnxModel {
 
     /// The isolation forest's score alone (`None` without a forest): for benchmarks.
     pub fn anomaly_score(&self, row: &FeatureVector) -> Result<Option<f32>, ModelError> {
-        let mut sessions = self.checkout();
+        self.forest_score(&mut self.checkout(), row)
+    }
+
+    fn forest_score(&self, sessions: &mut Sessions, row: &FeatureVector) -> Result<Option<f32>, ModelError> {
         match (&mut sessions.forest, &self.card.anomaly) {
             (Some(forest), Some(a)) => Ok(Some(run_one(forest, &row.0, &a.output, 1)?[0])),
             _ => Ok(None),
