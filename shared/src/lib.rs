@@ -7,6 +7,7 @@ pub mod decision;
 pub mod error;
 pub mod features;
 pub mod history;
+pub mod limits;
 pub mod reason;
 
 pub use decision::{

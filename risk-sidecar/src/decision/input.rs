@@ -10,11 +10,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::pan::find_pan;
 
-const MAX_ID_CHARS: usize = 128;
-const MAX_AMOUNT_MINOR: i64 = 10_000_000_000_000;
-const MAX_ITEMS: usize = 100;
-const MAX_METADATA_KEYS: usize = 20;
-const MAX_USER_AGENT_CHARS: usize = 512;
+use shared::limits::{MAX_AMOUNT_MINOR, MAX_ID_CHARS, MAX_ITEMS, MAX_METADATA_KEYS, MAX_USER_AGENT_CHARS};
 const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

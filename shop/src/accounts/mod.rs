@@ -43,6 +43,26 @@ pub struct Identity {
     pub role: Role,
 }
 
+/// What the checkout tells the sidecar and the mail about an account.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub email: String,
+    pub created_at: time::OffsetDateTime,
+}
+
+pub async fn profile(client: &impl deadpool_postgres::GenericClient, account_id: i64) -> Result<Profile, ShopError> {
+    let row = client
+        .query_one(
+            "select email, created_at from account where account_id = $1",
+            &[&account_id],
+        )
+        .await?;
+    Ok(Profile {
+        email: row.get("email"),
+        created_at: row.get("created_at"),
+    })
+}
+
 /// Sign-up, log-in and token rotation over the database.
 #[derive(Clone)]
 pub struct Accounts {

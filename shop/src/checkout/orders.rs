@@ -5,6 +5,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::error::ShopError;
+use crate::gateway::CardToken;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -88,24 +89,121 @@ const ORDER_COLUMNS: &str = "order_id, public_id, account_id, status, total_mino
 
 fn order(row: &tokio_postgres::Row) -> Order {
     Order {
-        order_id: row.get(0),
-        public_id: row.get(1),
-        account_id: row.get(2),
-        status: OrderStatus::parse(row.get(3)),
-        total_minor: row.get(4),
-        currency: row.get(5),
-        shipping_country: row.get(6),
-        billing_country: row.get(7),
-        card_last4: row.get(8),
-        card_token: row.get(9),
-        card_fingerprint: row.get(10),
-        card_bin: row.get(11),
-        device_id: row.get(12),
-        ip: row.get(13),
-        needs_review: row.get(14),
-        created_at: row.get(15),
+        order_id: row.get("order_id"),
+        public_id: row.get("public_id"),
+        account_id: row.get("account_id"),
+        status: OrderStatus::parse(row.get("status")),
+        total_minor: row.get("total_minor"),
+        currency: row.get("currency"),
+        shipping_country: row.get("shipping_country"),
+        billing_country: row.get("billing_country"),
+        card_last4: row.get("card_last4"),
+        card_token: row.get("card_token"),
+        card_fingerprint: row.get("card_fingerprint"),
+        card_bin: row.get("card_bin"),
+        device_id: row.get("device_id"),
+        ip: row.get("ip"),
+        needs_review: row.get("needs_review"),
+        created_at: row.get("created_at"),
         lines: Vec::new(),
     }
+}
+
+/// What a new order is made of.
+pub struct NewOrder<'a> {
+    pub public_id: &'a str,
+    pub account_id: i64,
+    pub checkout_key: &'a str,
+    pub total_minor: i64,
+    pub currency: &'a str,
+    pub shipping_country: &'a str,
+    pub billing_country: &'a str,
+    pub card: &'a CardToken,
+    pub device_id: Option<&'a str>,
+    pub ip: Option<&'a str>,
+}
+
+/// Inserts a `pending` order; its id. The raw error is returned so that the caller
+/// can tell a concurrent submission of the same form (the checkout key's unique key).
+pub async fn insert(tx: &impl GenericClient, new: &NewOrder<'_>) -> Result<i64, tokio_postgres::Error> {
+    let row = tx
+        .query_one(
+            "insert into customer_order (public_id, account_id, checkout_key, status, total_minor, currency,
+               shipping_country, billing_country, card_token, card_fingerprint, card_bin, card_last4, device_id, ip)
+             values ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning order_id",
+            &[
+                &new.public_id,
+                &new.account_id,
+                &new.checkout_key,
+                &new.total_minor,
+                &new.currency,
+                &new.shipping_country,
+                &new.billing_country,
+                &new.card.token,
+                &new.card.fingerprint,
+                &new.card.bin,
+                &new.card.last4,
+                &new.device_id,
+                &new.ip,
+            ],
+        )
+        .await?;
+    Ok(row.get("order_id"))
+}
+
+pub async fn insert_line(
+    tx: &impl GenericClient,
+    order_id: i64,
+    product_id: i64,
+    sku: &str,
+    name: &str,
+    quantity: i32,
+    unit_price_minor: i64,
+) -> Result<(), ShopError> {
+    tx.execute(
+        "insert into order_item (order_id, product_id, sku, name, quantity, unit_price_minor)
+         values ($1, $2, $3, $4, $5, $6)",
+        &[&order_id, &product_id, &sku, &name, &quantity, &unit_price_minor],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The order's first event.
+pub async fn record_placed(tx: &impl GenericClient, order_id: i64, detail: serde_json::Value) -> Result<(), ShopError> {
+    tx.execute(
+        "insert into order_event (order_id, from_status, to_status, detail) values ($1, null, 'pending', $2)",
+        &[&order_id, &detail],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Puts the order in the review queue.
+pub async fn mark_for_review(client: &impl GenericClient, order_id: i64) -> Result<(), ShopError> {
+    client
+        .execute(
+            "update customer_order set needs_review = true, updated_at = now() where order_id = $1",
+            &[&order_id],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Orders nobody is waiting for: `pending` for longer than `older_than`, or awaiting
+/// a code that has been decided (expired, failed, passed) without the order moving on.
+pub async fn stale(client: &impl GenericClient, older_than: std::time::Duration) -> Result<Vec<String>, ShopError> {
+    let rows = client
+        .query(
+            "select o.public_id from customer_order o
+              where (o.status = 'pending' and o.updated_at < now() - make_interval(secs => $1))
+                 or (o.status = 'awaiting_verification'
+                     and exists (select 1 from verification v where v.order_id = o.order_id and v.status <> 'pending'))
+              order by o.order_id limit 100",
+            &[&older_than.as_secs_f64()],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get("public_id")).collect())
 }
 
 pub async fn by_public_id(client: &impl GenericClient, public_id: &str) -> Result<Order, ShopError> {
@@ -154,10 +252,10 @@ async fn with_lines(client: &impl GenericClient, mut order: Order) -> Result<Ord
     order.lines = rows
         .iter()
         .map(|r| OrderLine {
-            sku: r.get(0),
-            name: r.get(1),
-            quantity: r.get(2),
-            unit_price_minor: r.get(3),
+            sku: r.get("sku"),
+            name: r.get("name"),
+            quantity: r.get("quantity"),
+            unit_price_minor: r.get("unit_price_minor"),
         })
         .collect();
     Ok(order)
@@ -180,7 +278,7 @@ pub async fn transition(
         )
         .await?
         .ok_or(ShopError::NotFound)?
-        .get(0);
+        .get("status");
     if !from.contains(&OrderStatus::parse(&old)) {
         return Ok(false);
     }

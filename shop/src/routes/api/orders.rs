@@ -8,7 +8,6 @@ use super::Bearer;
 use crate::checkout::{CheckoutRequest, DeviceContext, VerifyOutcome};
 use crate::error::ShopError;
 use crate::gateway::CardInput;
-use crate::routes::client_ip;
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -35,11 +34,7 @@ pub async fn checkout(
     let key = header("idempotency-key")
         .ok_or_else(|| ShopError::validation("Idempotency-Key", "send an Idempotency-Key header (one per checkout)"))?;
     let body = body.into_inner();
-    let device = DeviceContext {
-        ip: client_ip(&req, state.trust_forwarded_for),
-        device_id: header("x-device-id").map(|d| d.chars().take(128).collect()),
-        user_agent: header("user-agent"),
-    };
+    let device = DeviceContext::from_request(&req, state.trust_forwarded_for, header("x-device-id").as_deref());
     let order = state
         .checkout
         .place(

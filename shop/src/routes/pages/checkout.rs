@@ -10,7 +10,7 @@ use crate::catalogue::CartOwner;
 use crate::checkout::{CheckoutRequest, DeviceContext, OrderStatus};
 use crate::error::ShopError;
 use crate::gateway::CardInput;
-use crate::routes::{client_ip, money};
+use crate::routes::money;
 use crate::session::Session;
 use crate::startup::AppState;
 
@@ -106,15 +106,7 @@ pub async fn submit(
         },
         shipping_country: form.shipping_country,
         billing_country: form.billing_country,
-        device: DeviceContext {
-            ip: client_ip(&req, state.trust_forwarded_for),
-            device_id: Some(session.device_id.clone()),
-            user_agent: req
-                .headers()
-                .get("user-agent")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        },
+        device: DeviceContext::from_request(&req, state.trust_forwarded_for, Some(&session.device_id)),
     };
     match state.checkout.place(identity, request).await {
         Ok(order) if order.status == OrderStatus::AwaitingVerification => {

@@ -1,0 +1,70 @@
+//! Step: capture or void the authorisation, and record the order's final state.
+
+use super::attempts::{self, Attempt, AttemptStatus};
+use super::{Checkout, Order, OrderStatus, gateway_failure, orders};
+use crate::error::ShopError;
+
+impl Checkout {
+    pub(super) async fn capture(
+        &self,
+        order: &Order,
+        attempt: &Attempt,
+        detail: serde_json::Value,
+    ) -> Result<(), ShopError> {
+        let authorisation = attempt.authorisation_id.as_deref().ok_or(ShopError::InvalidState)?;
+        self.gateway
+            .capture(&format!("{}:capture", attempt.key), authorisation)
+            .await
+            .map_err(gateway_failure)?;
+        if self
+            .finish(order, attempt, Some(AttemptStatus::Captured), OrderStatus::Paid, detail)
+            .await?
+        {
+            crate::metrics::checkout_outcome("paid");
+        }
+        Ok(())
+    }
+
+    pub(super) async fn void_and_reject(
+        &self,
+        order: &Order,
+        attempt: &Attempt,
+        detail: serde_json::Value,
+    ) -> Result<(), ShopError> {
+        let authorisation = attempt.authorisation_id.as_deref().ok_or(ShopError::InvalidState)?;
+        self.gateway
+            .void(&format!("{}:void", attempt.key), authorisation)
+            .await
+            .map_err(gateway_failure)?;
+        self.finish(
+            order,
+            attempt,
+            Some(AttemptStatus::Voided),
+            OrderStatus::Rejected,
+            detail,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Records the attempt's new status and the order's final state in one
+    /// transaction; whether this call made the move.
+    pub(super) async fn finish(
+        &self,
+        order: &Order,
+        attempt: &Attempt,
+        attempt_status: Option<AttemptStatus>,
+        to: OrderStatus,
+        detail: serde_json::Value,
+    ) -> Result<bool, ShopError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        if let Some(status) = attempt_status {
+            attempts::set_status(&tx, attempt.id, status).await?;
+        }
+        let from = [OrderStatus::Pending, OrderStatus::AwaitingVerification];
+        let moved = orders::transition(&tx, order.order_id, &from, to, detail).await?;
+        tx.commit().await?;
+        Ok(moved)
+    }
+}
