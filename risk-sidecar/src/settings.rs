@@ -111,7 +111,7 @@ impl Settings {
     }
 
     fn build(source: Option<HashMap<String, String>>) -> Result<Settings, SettingsError> {
-        let settings: Settings = servicekit::load_settings(BASE_FILE, ENV_PREFIX, source)?;
+        let settings: Settings = servicekit::load_settings(BASE_FILE, ENV_PREFIX, &[], source)?;
         settings.validate()?;
         Ok(settings)
     }

@@ -14,17 +14,25 @@ use tracing_subscriber::EnvFilter;
 
 /// Settings: the service's embedded `base.yaml`, then `PREFIX__SECTION__KEY` variables
 /// from the process environment, or from `overrides` in its place (tests never mutate
-/// the environment). Numbers and booleans are parsed from their strings.
+/// the environment). Numbers and booleans are parsed from their strings; the keys in
+/// `list_keys` (dotted, lower case: `server.trusted_proxies`) are comma-separated lists.
 pub fn load_settings<T: DeserializeOwned>(
     base_yaml: &str,
     prefix: &str,
+    list_keys: &[&str],
     overrides: Option<HashMap<String, String>>,
 ) -> Result<T, config::ConfigError> {
-    let env = config::Environment::with_prefix(prefix)
+    let mut env = config::Environment::with_prefix(prefix)
         .prefix_separator("__")
         .separator("__")
         .try_parsing(true)
         .source(overrides);
+    if !list_keys.is_empty() {
+        env = env.list_separator(",");
+        for key in list_keys {
+            env = env.with_list_parse_key(key);
+        }
+    }
     config::Config::builder()
         .add_source(config::File::from_str(base_yaml, config::FileFormat::Yaml))
         .add_source(env)

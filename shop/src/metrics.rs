@@ -12,6 +12,7 @@ pub const HTTP_REQUEST_DURATION: &str = "shop_http_request_duration_seconds";
 pub const CHECKOUT_OUTCOMES: &str = "shop_checkout_outcomes_total";
 pub const RISK_CALL_DURATION: &str = "shop_risk_call_duration_seconds";
 pub const RISK_FALLBACKS: &str = "shop_risk_fallbacks_total";
+pub const RISK_REFUSALS: &str = "shop_risk_refusals_total";
 pub const LOGIN_ATTEMPTS: &str = "shop_login_attempts_total";
 
 /// 0.25 ms to 10 s: a risk call is sub-millisecond, a page with argon2 takes tens of ms.
@@ -46,6 +47,10 @@ fn describe_all() {
         RISK_FALLBACKS,
         "Decisions taken by the fallback policy because the sidecar failed, by reason."
     );
+    describe_counter!(
+        RISK_REFUSALS,
+        "Requests the sidecar refused (4xx other than 429: a shop bug), by status; each order is held for review."
+    );
     describe_counter!(LOGIN_ATTEMPTS, "Log-in attempts, by result.");
 }
 
@@ -64,6 +69,10 @@ pub fn risk_call(result: &'static str, elapsed: Duration) {
 
 pub fn risk_fallback(reason: &'static str) {
     counter!(RISK_FALLBACKS, "reason" => reason).increment(1);
+}
+
+pub fn risk_refusal(status: u16) {
+    counter!(RISK_REFUSALS, "status" => status.to_string()).increment(1);
 }
 
 pub fn login_attempt(result: &'static str) {

@@ -86,6 +86,31 @@ pub fn csrf_token(secret: &[u8], seed: &str) -> String {
     hex::encode(&mac.finalize().into_bytes()[..16])
 }
 
+/// The device cookie carries `<id>.<signature>`: an id the shop issued, which a
+/// shopper can keep or delete but not choose.
+fn device_signature(secret: &[u8], id: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
+    mac.update(b"device:");
+    mac.update(id.as_bytes());
+    hex::encode(&mac.finalize().into_bytes()[..16])
+}
+
+fn signed_device(secret: &[u8], id: &str) -> String {
+    format!("{id}.{}", device_signature(secret, id))
+}
+
+/// The id of a device cookie the shop signed; none for anything else.
+fn verified_device(secret: &[u8], value: &str) -> Option<String> {
+    let (id, signature) = value.rsplit_once('.')?;
+    let expected = device_signature(secret, id);
+    let genuine: bool = signature.as_bytes().ct_eq(expected.as_bytes()).into();
+    (genuine && valid_id(id)).then(|| id.to_owned())
+}
+
+fn new_device_id() -> String {
+    format!("dev_{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
 fn valid_id(value: &str) -> bool {
     (16..=80).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
@@ -114,8 +139,20 @@ pub async fn page_session(
             value
         }
     };
-    let device_id = cookie_or_new(DEVICE_COOKIE, "dev_", 730);
     let csrf_seed = cookie_or_new(CSRF_COOKIE, "csrf_", 0);
+    let secret = state.csrf_secret.as_bytes();
+    let device_id = match req
+        .cookie(DEVICE_COOKIE)
+        .and_then(|c| verified_device(secret, c.value()))
+    {
+        Some(id) => id,
+        None => {
+            let id = new_device_id();
+            let two_years = std::time::Duration::from_secs(730 * 86_400);
+            new_cookies.push(policy.cookie(DEVICE_COOKIE, signed_device(secret, &id), Some(two_years)));
+            id
+        }
+    };
     let cart_id = req
         .cookie(CART_COOKIE)
         .map(|c| c.value().to_owned())
@@ -156,6 +193,17 @@ pub async fn page_session(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_device_cookies_the_shop_signed_are_believed() {
+        let id = new_device_id();
+        let cookie = signed_device(b"secret-one", &id);
+        assert_eq!(verified_device(b"secret-one", &cookie), Some(id.clone()));
+        assert_eq!(verified_device(b"secret-two", &cookie), None);
+        assert_eq!(verified_device(b"secret-one", &id), None, "unsigned");
+        let forged = format!("4242424242424242.{}", &cookie[cookie.len() - 32..]);
+        assert_eq!(verified_device(b"secret-one", &forged), None);
+    }
 
     #[test]
     fn csrf_tokens_depend_on_seed_and_secret() {

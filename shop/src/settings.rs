@@ -35,7 +35,8 @@ pub struct ServerSettings {
     pub port: u16,
     pub workers: usize,
     pub public_url: String,
-    pub trust_forwarded_for: bool,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` hops are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,7 +109,7 @@ impl Settings {
     }
 
     fn build(source: Option<HashMap<String, String>>) -> Result<Settings, SettingsError> {
-        let settings: Settings = servicekit::load_settings(BASE_FILE, ENV_PREFIX, source)?;
+        let settings: Settings = servicekit::load_settings(BASE_FILE, ENV_PREFIX, &["server.trusted_proxies"], source)?;
         settings.validate()?;
         Ok(settings)
     }

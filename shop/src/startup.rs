@@ -41,7 +41,7 @@ pub struct AppState {
     pub cookies: CookiePolicy,
     pub csrf_secret: String,
     pub mailbox_enabled: bool,
-    pub trust_forwarded_for: bool,
+    pub forwarded_for: crate::routes::ForwardedFor,
     pub metrics: PrometheusHandle,
 }
 
@@ -145,7 +145,7 @@ fn build_state(settings: &Settings, pool: Pool, metrics: PrometheusHandle) -> Re
         },
         csrf_secret: auth.secret.expose_secret().to_owned(),
         mailbox_enabled: settings.dev.mailbox,
-        trust_forwarded_for: settings.server.trust_forwarded_for,
+        forwarded_for: crate::routes::ForwardedFor::new(settings.server.trusted_proxies.clone()),
         metrics,
         pool,
     })

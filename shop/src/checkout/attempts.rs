@@ -13,6 +13,8 @@ pub enum AttemptStatus {
     Declined,
     Captured,
     Voided,
+    /// The sidecar blocked the payment before any authorisation.
+    Blocked,
 }
 
 impl AttemptStatus {
@@ -23,6 +25,7 @@ impl AttemptStatus {
             AttemptStatus::Declined => "declined",
             AttemptStatus::Captured => "captured",
             AttemptStatus::Voided => "voided",
+            AttemptStatus::Blocked => "blocked",
         }
     }
 
@@ -33,6 +36,7 @@ impl AttemptStatus {
             "declined" => AttemptStatus::Declined,
             "captured" => AttemptStatus::Captured,
             "voided" => AttemptStatus::Voided,
+            "blocked" => AttemptStatus::Blocked,
             other => return Err(anyhow::anyhow!("unknown payment attempt status {other:?}").into()),
         })
     }

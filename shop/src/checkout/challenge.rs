@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::attempts::Attempt;
 use super::verification::{self, VerificationStatus};
-use super::{Checkout, DeviceContext, Order, OrderStatus, orders};
+use super::{Checkout, Order, OrderStatus, orders};
 use crate::accounts::Identity;
 use crate::error::ShopError;
 
@@ -101,7 +101,7 @@ impl Checkout {
             VerificationStatus::Expired => "verification_expired",
             VerificationStatus::Failed => "verification_failed",
         });
-        let order = self.advance(order, &DeviceContext::default()).await?;
+        let order = self.advance(order).await?;
         Ok(match order.status {
             OrderStatus::Paid => VerifyOutcome::Passed(order),
             _ => VerifyOutcome::Failed(order),

@@ -3,36 +3,31 @@
 
 use std::collections::BTreeMap;
 
-use shared::limits::{MAX_ITEMS, MAX_USER_AGENT_CHARS};
-use shared::{Decision, DecisionRequest};
-use time::OffsetDateTime;
+use shared::DecisionRequest;
+use shared::limits::MAX_ITEMS;
 use time::format_description::well_known::Rfc3339;
 
 use super::attempts::Attempt;
-use super::risk::RiskSource;
-use super::{Checkout, DeviceContext, Order, decisions, orders};
+use super::risk::{RiskSource, Verdict};
+use super::{Checkout, Order, decisions, orders};
 use crate::error::ShopError;
 
 impl Checkout {
     /// The stored decision of this attempt, or a new one from the sidecar (or fallback).
-    pub(super) async fn decision(
-        &self,
-        order: &Order,
-        attempt: &Attempt,
-        device: &DeviceContext,
-    ) -> Result<Decision, ShopError> {
+    pub(super) async fn decision(&self, order: &Order, attempt: &Attempt) -> Result<Verdict, ShopError> {
         let client = self.pool.get().await?;
         if let Some(decision) = decisions::outcome(&client, attempt.id).await? {
             return Ok(decision);
         }
         let profile = crate::accounts::profile(&client, order.account_id).await?;
         drop(client);
-        let request = risk_request(order, attempt, device, &profile);
+        let request = risk_request(order, attempt, &profile);
         let outcome = self.risk.decide(&request).await;
         let client = self.pool.get().await?;
         decisions::insert(&client, attempt.id, &outcome).await?;
-        if matches!(outcome.source, RiskSource::Fallback(_)) {
-            // Every order the fallback decided goes to the review queue.
+        if matches!(outcome.source, RiskSource::Fallback(_) | RiskSource::Refused(_)) {
+            // Every order the fallback decided, or the sidecar could not, goes to the
+            // review queue.
             orders::mark_for_review(&client, order.order_id).await?;
         }
         // A concurrent run of this step may have stored its decision first: that one stands.
@@ -42,15 +37,12 @@ impl Checkout {
     }
 }
 
-fn risk_request(
-    order: &Order,
-    attempt: &Attempt,
-    device: &DeviceContext,
-    profile: &crate::accounts::Profile,
-) -> DecisionRequest {
+/// Built from the order alone (its time, device and user agent as placed), so that a
+/// retry sends the sidecar the same request and its idempotency holds.
+fn risk_request(order: &Order, attempt: &Attempt, profile: &crate::accounts::Profile) -> DecisionRequest {
     DecisionRequest {
         transaction_id: attempt.key.clone(),
-        occurred_at: OffsetDateTime::now_utc().format(&Rfc3339).ok(),
+        occurred_at: order.created_at.format(&Rfc3339).ok(),
         amount: shared::Amount {
             value_minor: order.total_minor,
             currency: order.currency.clone(),
@@ -68,12 +60,9 @@ fn risk_request(
             card_country: None,
         },
         device: Some(shared::Device {
-            ip: order.ip.clone().or_else(|| device.ip.clone()),
-            id: order.device_id.clone().or_else(|| device.device_id.clone()),
-            user_agent: device
-                .user_agent
-                .as_ref()
-                .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
+            ip: order.ip.clone(),
+            id: order.device_id.clone(),
+            user_agent: order.user_agent.clone(),
         }),
         shipping: Some(shared::Region {
             country: Some(order.shipping_country.clone()),

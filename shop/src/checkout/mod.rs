@@ -1,5 +1,5 @@
-//! Checkout: place an order from the cart, authorise, ask the risk sidecar, then
-//! capture, challenge or void.
+//! Checkout: place an order from the cart, ask the risk sidecar, then authorise and
+//! capture, challenge or hold for review, or refuse without authorising.
 //!
 //! [`Checkout::advance`] is the one state machine; each step lives in its own file
 //! (`place`, `authorise`, `decide`, `challenge`, `settle`, `reconcile`) and each table
@@ -26,13 +26,12 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use serde_json::json;
-use shared::Decision;
 
 pub use attempts::AttemptStatus;
 pub use challenge::VerifyOutcome;
 pub use device::DeviceContext;
 pub use orders::{Order, OrderStatus};
-pub use risk::{RiskClient, RiskOutcome, RiskSource};
+pub use risk::{RiskClient, RiskOutcome, RiskSource, Verdict};
 pub use verification::VerificationStatus;
 
 use crate::accounts::Identity;
@@ -82,41 +81,42 @@ impl Checkout {
         }
     }
 
-    /// Takes the order as far as it can go now; returns it as it then stands.
+    /// Takes the order as far as it can go now; returns it as it then stands. The
+    /// sidecar decides first, so that every attempt is counted, declined cards too,
+    /// and a blocked card is never authorised.
     #[tracing::instrument(name = "Advance order", skip_all, fields(order = %order.public_id))]
-    pub async fn advance(&self, order: Order, device: &DeviceContext) -> Result<Order, ShopError> {
-        if order.status.is_final() {
+    pub async fn advance(&self, order: Order) -> Result<Order, ShopError> {
+        if order.status.is_final() || order.status == OrderStatus::InReview {
             return Ok(order);
         }
         let client = self.pool.get().await?;
         let mut attempt = attempts::first(&client, order.order_id, &order.public_id).await?;
         drop(client);
-        if attempt.status == AttemptStatus::Started {
-            attempt = self.authorise(&order, attempt).await?;
-        }
-        match attempt.status {
-            AttemptStatus::Authorised => {
-                let outcome = self.decision(&order, &attempt, device).await?;
-                let detail = json!({"decision": outcome.as_str()});
-                match outcome {
-                    Decision::Allow => self.capture(&order, &attempt, detail).await?,
-                    Decision::Block => {
-                        crate::metrics::checkout_outcome("blocked");
-                        self.void_and_reject(&order, &attempt, json!({"reason": "blocked"}))
-                            .await?
-                    }
-                    Decision::Challenge | Decision::Unknown => self.challenge(&order, &attempt).await?,
+        let verdict = self.decision(&order, &attempt).await?;
+        if verdict == Verdict::Block {
+            self.block(&order, &attempt).await?;
+        } else {
+            if attempt.status == AttemptStatus::Started {
+                attempt = self.authorise(&order, attempt).await?;
+            }
+            match attempt.status {
+                AttemptStatus::Authorised => match verdict {
+                    Verdict::Allow => self.capture(&order, &attempt, json!({"decision": "allow"})).await?,
+                    Verdict::Challenge => self.challenge(&order, &attempt).await?,
+                    Verdict::Review => self.hold_for_review(&order).await?,
+                    Verdict::Block => unreachable!("blocked above"),
+                },
+                // A crash came between the gateway's capture and our commit: record it now.
+                AttemptStatus::Captured => {
+                    self.finish(&order, &attempt, None, OrderStatus::Paid, json!({"recovered": true}))
+                        .await?;
                 }
-            }
-            // A crash came between the gateway's capture and our commit: record it now.
-            AttemptStatus::Captured => {
-                self.finish(&order, &attempt, None, OrderStatus::Paid, json!({"recovered": true}))
-                    .await?;
-            }
-            status => {
-                let reason = json!({"reason": status.as_str()});
-                self.finish(&order, &attempt, None, OrderStatus::Rejected, reason)
-                    .await?;
+                AttemptStatus::Started => return Err(ShopError::InvalidState),
+                status @ (AttemptStatus::Declined | AttemptStatus::Voided | AttemptStatus::Blocked) => {
+                    let reason = json!({"reason": status.as_str()});
+                    self.finish(&order, &attempt, None, OrderStatus::Rejected, reason)
+                        .await?;
+                }
             }
         }
         let client = self.pool.get().await?;

@@ -14,6 +14,9 @@ pub enum OrderStatus {
     Pending,
     /// The sidecar asked for a one-time code before capture.
     AwaitingVerification,
+    /// Authorised and held for a person to decide (the sidecar refused our request);
+    /// nothing captured.
+    InReview,
     Paid,
     /// Declined by the gateway, blocked, or verification failed or expired.
     Rejected,
@@ -25,6 +28,7 @@ impl OrderStatus {
         match self {
             OrderStatus::Pending => "pending",
             OrderStatus::AwaitingVerification => "awaiting_verification",
+            OrderStatus::InReview => "in_review",
             OrderStatus::Paid => "paid",
             OrderStatus::Rejected => "rejected",
             OrderStatus::Cancelled => "cancelled",
@@ -34,6 +38,7 @@ impl OrderStatus {
     pub fn parse(s: &str) -> OrderStatus {
         match s {
             "awaiting_verification" => OrderStatus::AwaitingVerification,
+            "in_review" => OrderStatus::InReview,
             "paid" => OrderStatus::Paid,
             "rejected" => OrderStatus::Rejected,
             "cancelled" => OrderStatus::Cancelled,
@@ -78,6 +83,10 @@ pub struct Order {
     pub device_id: Option<String>,
     #[serde(skip)]
     pub ip: Option<String>,
+    #[serde(skip)]
+    pub user_agent: Option<String>,
+    /// For staff: a fallback or a refusal decided. Never shown to the shopper.
+    #[serde(skip)]
     pub needs_review: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -85,7 +94,7 @@ pub struct Order {
 }
 
 const ORDER_COLUMNS: &str = "order_id, public_id, account_id, status, total_minor, currency, shipping_country,
-    billing_country, card_last4, card_token, card_fingerprint, card_bin, device_id, ip, needs_review, created_at";
+    billing_country, card_last4, card_token, card_fingerprint, card_bin, device_id, ip, user_agent, needs_review, created_at";
 
 fn order(row: &tokio_postgres::Row) -> Order {
     Order {
@@ -103,6 +112,7 @@ fn order(row: &tokio_postgres::Row) -> Order {
         card_bin: row.get("card_bin"),
         device_id: row.get("device_id"),
         ip: row.get("ip"),
+        user_agent: row.get("user_agent"),
         needs_review: row.get("needs_review"),
         created_at: row.get("created_at"),
         lines: Vec::new(),
@@ -121,6 +131,7 @@ pub struct NewOrder<'a> {
     pub card: &'a CardToken,
     pub device_id: Option<&'a str>,
     pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
 }
 
 /// Inserts a `pending` order; its id. The raw error is returned so that the caller
@@ -129,8 +140,9 @@ pub async fn insert(tx: &impl GenericClient, new: &NewOrder<'_>) -> Result<i64, 
     let row = tx
         .query_one(
             "insert into customer_order (public_id, account_id, checkout_key, status, total_minor, currency,
-               shipping_country, billing_country, card_token, card_fingerprint, card_bin, card_last4, device_id, ip)
-             values ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning order_id",
+               shipping_country, billing_country, card_token, card_fingerprint, card_bin, card_last4, device_id, ip,
+               user_agent)
+             values ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) returning order_id",
             &[
                 &new.public_id,
                 &new.account_id,
@@ -145,6 +157,7 @@ pub async fn insert(tx: &impl GenericClient, new: &NewOrder<'_>) -> Result<i64, 
                 &new.card.last4,
                 &new.device_id,
                 &new.ip,
+                &new.user_agent,
             ],
         )
         .await?;

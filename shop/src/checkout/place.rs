@@ -27,7 +27,7 @@ impl Checkout {
         let shipping = parse_country("shipping_country", &request.shipping_country)?;
         let billing = parse_country("billing_country", &request.billing_country)?;
         if let Some(existing) = self.existing(identity, &key).await? {
-            return self.advance(existing, &request.device).await;
+            return self.advance(existing).await;
         }
         let card = self.gateway.tokenise(request.card).await.map_err(|e| match e {
             GatewayError::InvalidCard(why) => ShopError::validation("card", why),
@@ -35,14 +35,14 @@ impl Checkout {
         })?;
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let lines = lock_cart_lines(&tx, identity.account_id).await?;
+        let lines = take_cart_lines(&tx, identity.account_id).await?;
         if lines.is_empty() {
             // Either the cart is empty, or a concurrent submission of this very form
             // has just turned it into an order: then finish that order.
             drop(tx);
             drop(client);
             return match self.existing(identity, &key).await? {
-                Some(existing) => self.advance(existing, &request.device).await,
+                Some(existing) => self.advance(existing).await,
                 None => Err(ShopError::EmptyCart),
             };
         }
@@ -68,6 +68,7 @@ impl Checkout {
             card: &card,
             device_id: request.device.device_id.as_deref(),
             ip: request.device.ip.as_deref(),
+            user_agent: request.device.user_agent.as_deref(),
         };
         let order_id = match orders::insert(&tx, &new).await {
             Ok(id) => id,
@@ -76,7 +77,7 @@ impl Checkout {
                 drop(tx);
                 drop(client);
                 let existing = self.existing(identity, &key).await?.ok_or(ShopError::InvalidState)?;
-                return self.advance(existing, &request.device).await;
+                return self.advance(existing).await;
             }
             Err(e) => return Err(e.into()),
         };
@@ -99,11 +100,10 @@ impl Checkout {
             json!({"total_minor": total, "currency": lines[0].currency}),
         )
         .await?;
-        clear_cart(&tx, identity.account_id).await?;
         tx.commit().await?;
         let order = orders::by_public_id(&client, &public_id).await?;
         drop(client);
-        self.advance(order, &request.device).await
+        self.advance(order).await
     }
 
     async fn existing(&self, identity: &Identity, key: &str) -> Result<Option<Order>, ShopError> {
@@ -119,13 +119,21 @@ impl Checkout {
     }
 }
 
-/// The account's cart lines, their products locked until the transaction ends.
-async fn lock_cart_lines(tx: &impl GenericClient, account_id: i64) -> Result<Vec<CartLine>, ShopError> {
+/// Empties the account's cart and returns what it held, the products locked until the
+/// transaction ends. Deleting first is what makes two checkouts of one cart make one
+/// order: the second waits on the first's deletion and then finds nothing. (Reading
+/// the lines and deleting them later let both read the same cart.) If the order is not
+/// placed, the rollback puts the lines back.
+async fn take_cart_lines(tx: &impl GenericClient, account_id: i64) -> Result<Vec<CartLine>, ShopError> {
     let rows = tx
         .query(
-            "select p.product_id, p.sku, p.name, i.quantity, p.price_minor, p.currency, p.stock
-               from cart c join cart_item i using (cart_id) join product p using (product_id)
-              where c.account_id = $1 order by p.product_id for update of p",
+            "with taken as (
+               delete from cart_item i using cart c
+                where c.cart_id = i.cart_id and c.account_id = $1
+               returning i.product_id, i.quantity)
+             select p.product_id, p.sku, p.name, t.quantity, p.price_minor, p.currency, p.stock
+               from taken t join product p using (product_id)
+              order by p.product_id for update of p",
             &[&account_id],
         )
         .await?;
@@ -147,15 +155,6 @@ async fn reserve_stock(tx: &impl GenericClient, product_id: i64, quantity: i32) 
     tx.execute(
         "update product set stock = stock - $2 where product_id = $1",
         &[&product_id, &quantity],
-    )
-    .await?;
-    Ok(())
-}
-
-async fn clear_cart(tx: &impl GenericClient, account_id: i64) -> Result<(), ShopError> {
-    tx.execute(
-        "delete from cart_item where cart_id = (select cart_id from cart where account_id = $1)",
-        &[&account_id],
     )
     .await?;
     Ok(())

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{Checkout, DeviceContext, orders, verification};
+use super::{Checkout, orders, verification};
 use crate::error::ShopError;
 
 impl Checkout {
@@ -23,7 +23,7 @@ impl Checkout {
             let client = self.pool.get().await?;
             let order = orders::by_public_id(&client, &public_id).await?;
             drop(client);
-            match self.advance(order, &DeviceContext::default()).await {
+            match self.advance(order).await {
                 Ok(order) if order.status.is_final() => finished += 1,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "Order still pending."),

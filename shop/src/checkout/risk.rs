@@ -1,5 +1,7 @@
-//! The risk sidecar client: one call before capture, with a timeout and an explicit
-//! fallback when the sidecar is down, slow or answers something we cannot read.
+//! The risk sidecar client: one call before the authorisation, with a timeout and an
+//! explicit fallback when the sidecar is down, slow, rate-limiting us or answers
+//! something we cannot read. A refusal of our request (any other 4xx) is our bug, not
+//! the sidecar's failure: it never allows a payment; the order is held for review.
 
 use std::time::{Duration, Instant};
 
@@ -7,10 +9,41 @@ use shared::{Decision, DecisionRequest, DecisionResponse};
 
 use crate::settings::RiskSettings;
 
+/// What the checkout does with a payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    Challenge,
+    Block,
+    /// Authorise and hold for a person to decide: nothing is captured.
+    Review,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Challenge => "challenge",
+            Verdict::Block => "block",
+            Verdict::Review => "review",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Verdict> {
+        Some(match s {
+            "allow" => Verdict::Allow,
+            "challenge" => Verdict::Challenge,
+            "block" => Verdict::Block,
+            "review" => Verdict::Review,
+            _ => return None,
+        })
+    }
+}
+
 /// The decision the checkout acts on, from the sidecar or from the fallback policy.
 #[derive(Debug, Clone)]
 pub struct RiskOutcome {
-    pub decision: Decision,
+    pub verdict: Verdict,
     pub source: RiskSource,
     pub response: Option<DecisionResponse>,
     pub latency: Duration,
@@ -21,6 +54,8 @@ pub enum RiskSource {
     Sidecar,
     /// The sidecar failed for this reason; the configured policy decided.
     Fallback(FallbackReason),
+    /// The sidecar refused our request with this 4xx status: held for review.
+    Refused(u16),
     /// Risk checks are switched off (`risk.enabled: false`).
     Disabled,
 }
@@ -29,6 +64,7 @@ pub enum RiskSource {
 pub enum FallbackReason {
     Timeout,
     Unavailable,
+    RateLimited,
     InvalidResponse,
 }
 
@@ -37,6 +73,7 @@ impl FallbackReason {
         match self {
             FallbackReason::Timeout => "timeout",
             FallbackReason::Unavailable => "unavailable",
+            FallbackReason::RateLimited => "rate_limited",
             FallbackReason::InvalidResponse => "invalid_response",
         }
     }
@@ -47,8 +84,21 @@ impl RiskSource {
         match self {
             RiskSource::Sidecar => "sidecar",
             RiskSource::Fallback(_) => "fallback",
+            RiskSource::Refused(_) => "refused",
             RiskSource::Disabled => "disabled",
         }
+    }
+}
+
+/// Why a call gave no decision.
+enum CallError {
+    Failed(FallbackReason),
+    Refused(u16),
+}
+
+impl From<FallbackReason> for CallError {
+    fn from(reason: FallbackReason) -> CallError {
+        CallError::Failed(reason)
     }
 }
 
@@ -84,7 +134,7 @@ impl RiskClient {
         let started = Instant::now();
         if !self.enabled {
             return RiskOutcome {
-                decision: Decision::Allow,
+                verdict: Verdict::Allow,
                 source: RiskSource::Disabled,
                 response: None,
                 latency: started.elapsed(),
@@ -96,18 +146,34 @@ impl RiskClient {
             Ok(response) => {
                 crate::metrics::risk_call("ok", latency);
                 // A decision this build does not know is treated as the safe middle.
-                let decision = match response.decision {
-                    Decision::Unknown => Decision::Challenge,
-                    d => d,
+                let verdict = match response.decision {
+                    Decision::Allow => Verdict::Allow,
+                    Decision::Block => Verdict::Block,
+                    Decision::Challenge | Decision::Unknown => Verdict::Challenge,
                 };
                 RiskOutcome {
-                    decision,
+                    verdict,
                     source: RiskSource::Sidecar,
                     response: Some(response),
                     latency,
                 }
             }
-            Err(reason) => {
+            Err(CallError::Refused(status)) => {
+                crate::metrics::risk_call("refused", latency);
+                crate::metrics::risk_refusal(status);
+                tracing::error!(
+                    status,
+                    transaction_id = %request.transaction_id,
+                    "The risk sidecar refused our request: a shop bug. The order is held for review."
+                );
+                RiskOutcome {
+                    verdict: Verdict::Review,
+                    source: RiskSource::Refused(status),
+                    response: None,
+                    latency,
+                }
+            }
+            Err(CallError::Failed(reason)) => {
                 crate::metrics::risk_call(reason.as_str(), latency);
                 crate::metrics::risk_fallback(reason.as_str());
                 tracing::warn!(
@@ -115,7 +181,7 @@ impl RiskClient {
                     "Risk sidecar failed; the fallback policy decides."
                 );
                 RiskOutcome {
-                    decision: self.fallback(request.amount.value_minor),
+                    verdict: self.fallback(request.amount.value_minor),
                     source: RiskSource::Fallback(reason),
                     response: None,
                     latency,
@@ -124,24 +190,31 @@ impl RiskClient {
         }
     }
 
-    pub fn fallback(&self, amount_minor: i64) -> Decision {
+    pub fn fallback(&self, amount_minor: i64) -> Verdict {
         if amount_minor >= self.fallback_challenge_from_minor {
-            Decision::Challenge
+            Verdict::Challenge
         } else {
-            Decision::Allow
+            Verdict::Allow
         }
     }
 
-    async fn call(&self, request: &DecisionRequest) -> Result<DecisionResponse, FallbackReason> {
+    async fn call(&self, request: &DecisionRequest) -> Result<DecisionResponse, CallError> {
         let response = self.http.post(&self.url).json(request).send().await.map_err(classify)?;
-        if !response.status().is_success() {
-            tracing::warn!(status = response.status().as_u16(), "Risk sidecar refused the request.");
-            return Err(FallbackReason::InvalidResponse);
+        let status = response.status();
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(FallbackReason::RateLimited.into());
+        }
+        if status.is_client_error() {
+            return Err(CallError::Refused(status.as_u16()));
+        }
+        if !status.is_success() {
+            tracing::warn!(status = status.as_u16(), "Risk sidecar failed.");
+            return Err(FallbackReason::Unavailable.into());
         }
         let body = response.bytes().await.map_err(classify)?;
         let decision: DecisionResponse = serde_json::from_slice(&body).map_err(|_| FallbackReason::InvalidResponse)?;
         if decision.transaction_id != request.transaction_id || !(0.0..=1.0).contains(&decision.score) {
-            return Err(FallbackReason::InvalidResponse);
+            return Err(FallbackReason::InvalidResponse.into());
         }
         Ok(decision)
     }

@@ -47,6 +47,53 @@ impl Checkout {
         Ok(())
     }
 
+    /// The sidecar blocked the payment: nothing to authorise, the order ends. (An
+    /// attempt authorised before the decision, by an older build, is voided.)
+    pub(super) async fn block(&self, order: &Order, attempt: &Attempt) -> Result<(), ShopError> {
+        let detail = serde_json::json!({"reason": "blocked"});
+        let moved = match attempt.status {
+            AttemptStatus::Authorised => {
+                self.void_and_reject(order, attempt, detail).await?;
+                true
+            }
+            AttemptStatus::Started => {
+                self.finish(
+                    order,
+                    attempt,
+                    Some(AttemptStatus::Blocked),
+                    OrderStatus::Rejected,
+                    detail,
+                )
+                .await?
+            }
+            _ => self.finish(order, attempt, None, OrderStatus::Rejected, detail).await?,
+        };
+        if moved {
+            crate::metrics::checkout_outcome("blocked");
+        }
+        Ok(())
+    }
+
+    /// The sidecar could not judge our request: keep the authorisation, capture
+    /// nothing, and leave the order to a person.
+    pub(super) async fn hold_for_review(&self, order: &Order) -> Result<(), ShopError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let moved = orders::transition(
+            &tx,
+            order.order_id,
+            &[OrderStatus::Pending],
+            OrderStatus::InReview,
+            serde_json::json!({"decision": "review"}),
+        )
+        .await?;
+        tx.commit().await?;
+        if moved {
+            crate::metrics::checkout_outcome("held_for_review");
+        }
+        Ok(())
+    }
+
     /// Records the attempt's new status and the order's final state in one
     /// transaction; whether this call made the move.
     pub(super) async fn finish(

@@ -1,13 +1,16 @@
 //! Routes: the pages, the JSON API under `/api`, and operations endpoints.
 
 mod api;
+mod forwarded;
 mod health;
 mod pages;
+
+pub use forwarded::{ForwardedFor, client_ip};
 
 pub use pages::PageError;
 
 use actix_web::middleware::from_fn;
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 
 use crate::error::ShopError;
 
@@ -53,21 +56,6 @@ fn body_problem(what: &str, serde_message: &str) -> String {
         Some(problem) => format!("invalid {what}: {problem}"),
         None => format!("invalid {what}: a value is missing, of the wrong type, or malformed"),
     }
-}
-
-/// The shopper's IP: the peer, or the first X-Forwarded-For hop when configured.
-pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> Option<String> {
-    let info = req.connection_info();
-    let ip = if trust_forwarded_for {
-        info.realip_remote_addr()
-    } else {
-        info.peer_addr()
-    };
-    let ip = ip?;
-    ip.parse::<std::net::IpAddr>()
-        .or_else(|_| ip.parse::<std::net::SocketAddr>().map(|a| a.ip()))
-        .ok()
-        .map(|ip| ip.to_string())
 }
 
 /// Money for people: `12.34 EUR`.

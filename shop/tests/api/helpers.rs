@@ -108,6 +108,10 @@ pub async fn fresh_database() -> String {
 pub enum Risk {
     /// A real sidecar process with [`TEST_POLICY`].
     Sidecar,
+    /// A real sidecar process with this policy.
+    SidecarWith(&'static str),
+    /// A server that refuses every request with this status (a JSON error body).
+    Refusing(u16),
     /// Nothing listens there.
     Down,
     /// The real sidecar behind a proxy that holds every answer this long.
@@ -146,6 +150,13 @@ impl Spawn {
         self
     }
 
+    /// Development mode off, with secrets of its own (as a deployment would have).
+    pub fn production(self) -> Spawn {
+        self.set("SHOP__DEV__ENABLED", false)
+            .set("SHOP__AUTH__ACCESS_TOKEN_SECRET", random_secret())
+            .set("SHOP__AUTH__CSRF_SECRET", random_secret())
+    }
+
     pub fn database(mut self, url: &str) -> Spawn {
         self.database_url = Some(url.to_owned());
         self
@@ -159,8 +170,12 @@ impl Spawn {
         };
         let (mut sidecar, mut proxy, mut faulty) = (None, None, None);
         let risk_url = match self.risk {
-            Risk::Sidecar => {
-                let s = Sidecar::start(TEST_POLICY);
+            Risk::Sidecar | Risk::SidecarWith(_) => {
+                let policy = match self.risk {
+                    Risk::SidecarWith(policy) => policy,
+                    _ => TEST_POLICY,
+                };
+                let s = Sidecar::start(policy);
                 let url = s.url.clone();
                 sidecar = Some(s);
                 url
@@ -175,8 +190,15 @@ impl Spawn {
                 url
             }
             Risk::Down => format!("http://127.0.0.1:{}", free_port()),
+            Risk::Refusing(status) => {
+                let body = r#"{"error": {"code": "validation_failed", "message": "refused", "field": "device.id"}}"#;
+                let f = FaultyServer::start(status, body).await;
+                let url = f.url.clone();
+                faulty = Some(f);
+                url
+            }
             Risk::Garbage => {
-                let f = FaultyServer::start().await;
+                let f = FaultyServer::start(200, "{\"decision\": \"allow\", \"this is\": not json").await;
                 let url = f.url.clone();
                 faulty = Some(f);
                 url
@@ -200,6 +222,7 @@ impl Spawn {
             ("SHOP__AUTH__ARGON2_MEMORY_KIB".into(), "256".into()),
             ("SHOP__AUTH__ARGON2_ITERATIONS".into(), "1".into()),
             ("SHOP__DEV__DEMO_DATA".into(), "true".into()),
+            ("SHOP__DEV__ENABLED".into(), "true".into()),
         ]);
         env.extend(self.overrides);
         let settings = Settings::load_with(env).expect("test settings");
@@ -222,6 +245,10 @@ impl Spawn {
 
 pub async fn spawn_app(risk: Risk) -> TestApp {
     Spawn::new(risk).start().await
+}
+
+pub fn random_secret() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
 
 static EMAILS: AtomicU64 = AtomicU64::new(0);
@@ -297,13 +324,21 @@ impl TestApp {
     }
 
     pub async fn checkout(&self, token: &str, key: &str, card: &str) -> Answer {
-        let request = self
+        self.checkout_with(token, key, card, &[("X-Device-Id", &format!("dev_{key}"))])
+            .await
+    }
+
+    /// A checkout with these headers (and no others of the shop's).
+    pub async fn checkout_with(&self, token: &str, key: &str, card: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut request = self
             .http
             .post(self.url("/api/checkout"))
             .bearer_auth(token)
             .header("Idempotency-Key", key)
-            .header("X-Device-Id", format!("dev_{key}"))
             .json(&checkout_body(card));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         self.send(request).await
     }
 
@@ -392,6 +427,26 @@ impl TestApp {
             .await
             .expect("text")
     }
+}
+
+/// The `n`th of a series of valid card numbers that the sandbox approves.
+pub fn new_card(n: u32) -> String {
+    let stem = format!("4000123{n:08}");
+    let sum: u32 = stem
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            // The check digit goes at the end, so the stem's last digit is doubled.
+            if i % 2 == 0 {
+                if d > 4 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    format!("{stem}{}", (10 - sum % 10) % 10)
 }
 
 pub fn checkout_body(card: &str) -> Value {
@@ -491,14 +546,14 @@ impl Drop for Sidecar {
     }
 }
 
-/// Answers every request with 200 and a body that is not a decision.
+/// Answers every request with one status and body (not a decision).
 pub struct FaultyServer {
     pub url: String,
     stop: watch::Sender<bool>,
 }
 
 impl FaultyServer {
-    async fn start() -> FaultyServer {
+    async fn start(status: u16, body: &'static str) -> FaultyServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let (stop, mut stopped) = watch::channel(false);
@@ -510,9 +565,8 @@ impl FaultyServer {
                         tokio::spawn(async move {
                             let mut buf = vec![0u8; 64 * 1024];
                             let _ = stream.read(&mut buf).await;
-                            let body = "{\"decision\": \"allow\", \"this is\": not json";
                             let answer = format!(
-                                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                                 body.len()
                             );
                             let _ = stream.write_all(answer.as_bytes()).await;

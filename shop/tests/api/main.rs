@@ -2,9 +2,11 @@
 //! a real risk-sidecar process.
 
 mod accounts;
+mod browser;
 mod cart;
 mod checkout;
 mod helpers;
 mod openapi;
 mod operations;
 mod pages;
+mod security;

@@ -50,7 +50,7 @@ pub async fn log_in(
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, ShopError> {
     let body = body.into_inner();
-    let ip = client_ip(&req, state.trust_forwarded_for).unwrap_or_default();
+    let ip = client_ip(&req, &state.forwarded_for).unwrap_or_default();
     let identity = state
         .accounts
         .log_in(&body.email, Password::given(body.password), &ip)

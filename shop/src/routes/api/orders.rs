@@ -34,7 +34,7 @@ pub async fn checkout(
     let key = header("idempotency-key")
         .ok_or_else(|| ShopError::validation("Idempotency-Key", "send an Idempotency-Key header (one per checkout)"))?;
     let body = body.into_inner();
-    let device = DeviceContext::from_request(&req, state.trust_forwarded_for, header("x-device-id").as_deref());
+    let device = DeviceContext::from_request(&req, &state.forwarded_for, header("x-device-id").as_deref());
     let order = state
         .checkout
         .place(

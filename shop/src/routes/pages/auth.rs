@@ -94,7 +94,7 @@ pub async fn log_in(
     let form = form.into_inner();
     session.verify_csrf(&form.csrf_token)?;
     let next = safe_next(form.next.as_deref());
-    let ip = client_ip(&req, state.trust_forwarded_for).unwrap_or_default();
+    let ip = client_ip(&req, &state.forwarded_for).unwrap_or_default();
     match state
         .accounts
         .log_in(&form.email, Password::given(form.password), &ip)

@@ -106,7 +106,7 @@ pub async fn submit(
         },
         shipping_country: form.shipping_country,
         billing_country: form.billing_country,
-        device: DeviceContext::from_request(&req, state.trust_forwarded_for, Some(&session.device_id)),
+        device: DeviceContext::from_request(&req, &state.forwarded_for, Some(&session.device_id)),
     };
     match state.checkout.place(identity, request).await {
         Ok(order) if order.status == OrderStatus::AwaitingVerification => {
