@@ -16,8 +16,8 @@ PG_ADMIN_URL := $(DATABASE_URL)
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-run: redis postgres ort ## The whole system with demo data: Redis, PostgreSQL, the risk sidecar (:8081) and the shop (:8080)
-	cargo build --release --locked -p risk-sidecar -p shop
+run: redis postgres ort ## The whole system with demo data: Redis, PostgreSQL, the sandbox gateway (:8090), the risk sidecar (:8081) and the shop (:8080)
+	cargo build --release --locked -p risk-sidecar -p shop -p testkit --bin sandbox-gateway
 	@psql "$(PG_ADMIN_URL)" -Atqc "select 1 from pg_database where datname = 'shop'" | grep -q 1 || psql "$(PG_ADMIN_URL)" -qc "create database shop"
 	scripts/run.sh
 
@@ -33,7 +33,7 @@ e2e: postgres ort ## The browser test alone: sign up, buy, card-testing burst me
 migrate: postgres ## Apply the shop's migrations to SHOP__DATABASE__URL (default: the local database shop)
 	cargo build --release --locked -p shop
 	@psql "$(PG_ADMIN_URL)" -Atqc "select 1 from pg_database where datname = 'shop'" | grep -q 1 || psql "$(PG_ADMIN_URL)" -qc "create database shop"
-	./target/release/shop migrate
+	SHOP__DEV__ENABLED=true ./target/release/shop migrate
 
 postgres: ## Make sure PostgreSQL answers on 127.0.0.1:5432 (installs and starts it locally if needed)
 	scripts/ensure-postgres.sh

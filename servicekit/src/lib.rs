@@ -108,17 +108,27 @@ mod tests {
     struct Server {
         port: u16,
         host: String,
+        #[serde(default)]
+        peers: Vec<String>,
     }
 
     #[test]
     fn overrides_replace_the_base_file_and_are_parsed() {
         let base = "server:\n  port: 8080\n  host: 127.0.0.1\n";
-        let plain: Example = load_settings(base, "EX", Some(HashMap::new())).expect("base");
+        let plain: Example = load_settings(base, "EX", &[], Some(HashMap::new())).expect("base");
         assert_eq!((plain.server.port, plain.server.host.as_str()), (8080, "127.0.0.1"));
         let overrides = HashMap::from([("EX__SERVER__PORT".to_owned(), "9".to_owned())]);
-        let changed: Example = load_settings(base, "EX", Some(overrides)).expect("override");
+        let changed: Example = load_settings(base, "EX", &[], Some(overrides)).expect("override");
         assert_eq!(changed.server.port, 9);
         let bad = HashMap::from([("EX__SERVER__PORT".to_owned(), "many".to_owned())]);
-        assert!(load_settings::<Example>(base, "EX", Some(bad)).is_err());
+        assert!(load_settings::<Example>(base, "EX", &[], Some(bad)).is_err());
+    }
+
+    #[test]
+    fn list_keys_are_split_on_commas() {
+        let base = "server:\n  port: 8080\n  host: 127.0.0.1\n  peers: []\n";
+        let overrides = HashMap::from([("EX__SERVER__PEERS".to_owned(), "10.0.0.0/8,127.0.0.1".to_owned())]);
+        let listed: Example = load_settings(base, "EX", &["server.peers"], Some(overrides)).expect("list");
+        assert_eq!(listed.server.peers, ["10.0.0.0/8", "127.0.0.1"]);
     }
 }

@@ -1,5 +1,5 @@
-//! What the risk call adds to a checkout: the same API checkout (authorise, decide,
-//! capture, commit) with the risk sidecar on and off, interleaved, in one run.
+//! What the risk call adds to a checkout: the same API checkout (decide, authorise,
+//! capture, commit; the sandbox gateway in this process over HTTP) with the risk sidecar on and off, interleaved, in one run.
 //!
 //! `make bench-shop` runs it: a release sidecar process (the shipped model, Redis
 //! velocity counters, a policy that allows everything so that every checkout takes
@@ -28,8 +28,10 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-async fn shop(database_url: &str, risk_url: &str, enabled: bool) -> String {
+async fn shop(database_url: &str, risk_url: &str, gateway_url: &str, enabled: bool) -> String {
     let env: HashMap<String, String> = [
+        ("SHOP__GATEWAY__URL", gateway_url),
+        ("SHOP__DEV__ENABLED", "true"),
         ("SHOP__SERVER__PORT", "0"),
         ("SHOP__SERVER__WORKERS", "1"),
         ("SHOP__DATABASE__URL", database_url),
@@ -164,8 +166,9 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let with_risk = shop(&database_url, &risk_url, true).await;
-    let without = shop(&database_url, &risk_url, false).await;
+    let gateway = testkit::gateway::SandboxGateway::start();
+    let with_risk = shop(&database_url, &risk_url, &gateway.url, true).await;
+    let without = shop(&database_url, &risk_url, &gateway.url, false).await;
     // Enough books for every checkout of the run.
     let (bench_db, connection) = tokio_postgres::connect(&database_url, tokio_postgres::NoTls)
         .await

@@ -49,7 +49,13 @@ pub struct DatabaseSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
-    pub secret: SecretString,
+    /// HMAC key of access tokens. Empty: the development key, in development mode only.
+    pub access_token_secret: SecretString,
+    /// HMAC key of CSRF tokens and device cookies; separate from the token key.
+    pub csrf_secret: SecretString,
+    /// `iss` and `aud` of access tokens, checked on every token.
+    pub token_issuer: String,
+    pub token_audience: String,
     pub access_ttl_secs: u64,
     pub refresh_ttl_secs: u64,
     pub cookie_secure: bool,
@@ -78,14 +84,28 @@ pub struct VerificationSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct GatewaySettings {
-    pub fingerprint_secret: SecretString,
+    /// The payment gateway's API (the sandbox: `sandbox-gateway`).
+    pub url: String,
+    /// Sent as a bearer token when set.
+    pub api_key: SecretString,
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct DevSettings {
-    pub mailbox: bool,
+    /// Development mode: development keys for empty secrets, and the mailbox page
+    /// (`/dev/mailbox`) that shows every one-time code. Never on by default.
+    pub enabled: bool,
     pub demo_data: bool,
 }
+
+/// Keys that stand in for empty secrets in development mode, and that are refused
+/// anywhere else: they are in the repository, so anyone can sign with them.
+const DEV_ACCESS_TOKEN_SECRET: &str = "dev-only-access-token-key-not-for-production";
+const DEV_CSRF_SECRET: &str = "dev-only-csrf-key-not-for-production-000";
+/// Secrets earlier builds shipped as defaults: refused outside development mode too.
+const FORMERLY_SHIPPED: &[&str] = &["dev-only-secret-change-me-0123456789abcdef"];
+const MIN_SECRET_BYTES: usize = 32;
 
 pub use servicekit::LogFormat;
 
@@ -109,9 +129,56 @@ impl Settings {
     }
 
     fn build(source: Option<HashMap<String, String>>) -> Result<Settings, SettingsError> {
-        let settings: Settings = servicekit::load_settings(BASE_FILE, ENV_PREFIX, &["server.trusted_proxies"], source)?;
+        let mut settings: Settings =
+            servicekit::load_settings(BASE_FILE, ENV_PREFIX, &["server.trusted_proxies"], source)?;
+        settings.check_secrets()?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// Outside development mode every secret is set, long enough and none of the
+    /// development keys; in development mode an empty one gets the development key.
+    fn check_secrets(&mut self) -> Result<(), SettingsError> {
+        let dev = self.dev.enabled;
+        let auth = &mut self.auth;
+        for (key, secret, dev_key) in [
+            (
+                "auth.access_token_secret",
+                &mut auth.access_token_secret,
+                DEV_ACCESS_TOKEN_SECRET,
+            ),
+            ("auth.csrf_secret", &mut auth.csrf_secret, DEV_CSRF_SECRET),
+        ] {
+            let value = secret.expose_secret();
+            if dev && value.is_empty() {
+                *secret = SecretString::from(dev_key);
+                continue;
+            }
+            if value.len() < MIN_SECRET_BYTES {
+                return Err(SettingsError::Invalid {
+                    key,
+                    problem: format!(
+                        "must be at least {MIN_SECRET_BYTES} bytes (set SHOP__{})",
+                        env_name(key)
+                    ),
+                });
+            }
+            let shipped =
+                value == DEV_ACCESS_TOKEN_SECRET || value == DEV_CSRF_SECRET || FORMERLY_SHIPPED.contains(&value);
+            if shipped && !dev {
+                return Err(SettingsError::Invalid {
+                    key,
+                    problem: "is a development key from the repository; set a secret of your own".to_owned(),
+                });
+            }
+        }
+        if auth.access_token_secret.expose_secret() == auth.csrf_secret.expose_secret() && !dev {
+            return Err(SettingsError::Invalid {
+                key: "auth.csrf_secret",
+                problem: "must differ from auth.access_token_secret".to_owned(),
+            });
+        }
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), SettingsError> {
@@ -131,8 +198,8 @@ impl Settings {
         {
             return Err(invalid("database.url", "not a PostgreSQL connection URL"));
         }
-        if self.auth.secret.expose_secret().len() < 32 {
-            return Err(invalid("auth.secret", "must be at least 32 bytes"));
+        if self.auth.token_issuer.is_empty() || self.auth.token_audience.is_empty() {
+            return Err(invalid("auth.token_issuer", "issuer and audience must be set"));
         }
         if self.auth.access_ttl_secs == 0 || self.auth.refresh_ttl_secs <= self.auth.access_ttl_secs {
             return Err(invalid(
@@ -145,6 +212,12 @@ impl Settings {
                 "auth.login_per_account_per_minute",
                 "limits must be at least 1",
             ));
+        }
+        if reqwest::Url::parse(&self.gateway.url).is_err() {
+            return Err(invalid("gateway.url", "not a URL"));
+        }
+        if self.gateway.timeout_ms == 0 {
+            return Err(invalid("gateway.timeout_ms", "must be at least 1"));
         }
         if self.risk.timeout_ms == 0 {
             return Err(invalid("risk.timeout_ms", "must be at least 1"));
@@ -160,6 +233,11 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// `auth.csrf_secret` as its environment variable's tail: `AUTH__CSRF_SECRET`.
+fn env_name(key: &str) -> String {
+    key.replace('.', "__").to_uppercase()
 }
 
 impl DatabaseSettings {
@@ -195,24 +273,56 @@ mod tests {
         Settings::load_with(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 
+    const DEV: (&str, &str) = ("SHOP__DEV__ENABLED", "true");
+    const TOKEN_KEY: (&str, &str) = (
+        "SHOP__AUTH__ACCESS_TOKEN_SECRET",
+        "0123456789abcdef0123456789abcdef-token",
+    );
+    const CSRF_KEY: (&str, &str) = ("SHOP__AUTH__CSRF_SECRET", "0123456789abcdef0123456789abcdef-csrf");
+
+    #[test]
+    fn outside_development_mode_the_shop_needs_secrets_of_its_own() {
+        let missing = with(&[]).expect_err("no secrets set");
+        assert!(missing.to_string().contains("auth.access_token_secret"), "{missing}");
+        let no_csrf = with(&[TOKEN_KEY]).expect_err("no csrf key");
+        assert!(no_csrf.to_string().contains("auth.csrf_secret"), "{no_csrf}");
+        for shipped in [DEV_ACCESS_TOKEN_SECRET, FORMERLY_SHIPPED[0]] {
+            let err = with(&[("SHOP__AUTH__ACCESS_TOKEN_SECRET", shipped), CSRF_KEY]).expect_err(shipped);
+            assert!(err.to_string().contains("auth.access_token_secret"), "{err}");
+        }
+        let short = with(&[("SHOP__AUTH__ACCESS_TOKEN_SECRET", "short"), CSRF_KEY]).expect_err("short");
+        assert!(short.to_string().contains("at least 32 bytes"), "{short}");
+        let same = with(&[TOKEN_KEY, ("SHOP__AUTH__CSRF_SECRET", TOKEN_KEY.1)]).expect_err("same key twice");
+        assert!(same.to_string().contains("auth.csrf_secret"), "{same}");
+        let own = with(&[TOKEN_KEY, CSRF_KEY]).expect("secrets of its own");
+        assert!(!own.dev.enabled, "development mode is never on by default");
+    }
+
+    #[test]
+    fn development_mode_fills_in_development_keys() {
+        let dev = with(&[DEV]).expect("development mode");
+        assert_eq!(dev.auth.access_token_secret.expose_secret(), DEV_ACCESS_TOKEN_SECRET);
+        assert_eq!(dev.auth.csrf_secret.expose_secret(), DEV_CSRF_SECRET);
+    }
+
     #[test]
     fn the_defaults_load() {
-        let settings = with(&[]).expect("defaults are valid");
+        let settings = with(&[DEV]).expect("defaults are valid");
         assert_eq!(settings.risk.timeout_ms, 150);
         assert_eq!(settings.auth.access_ttl_secs, 900);
     }
 
     #[test]
     fn environment_overrides_apply_and_are_validated() {
-        let settings = with(&[("SHOP__RISK__TIMEOUT_MS", "40")]).expect("valid");
+        let settings = with(&[DEV, ("SHOP__RISK__TIMEOUT_MS", "40")]).expect("valid");
         assert_eq!(settings.risk.timeout(), Duration::from_millis(40));
         for (key, value, named) in [
             ("SHOP__RISK__TIMEOUT_MS", "0", "risk.timeout_ms"),
-            ("SHOP__AUTH__SECRET", "short", "auth.secret"),
+            ("SHOP__AUTH__ACCESS_TOKEN_SECRET", "short", "auth.access_token_secret"),
             ("SHOP__DATABASE__URL", "mysql://nope", "database.url"),
             ("SHOP__DATABASE__POOL_SIZE", "0", "database.pool_size"),
         ] {
-            let err = with(&[(key, value)]).expect_err(key);
+            let err = with(&[DEV, (key, value)]).expect_err(key);
             assert!(err.to_string().contains(named), "{key}: {err}");
         }
     }

@@ -16,7 +16,7 @@ use tracing_actix_web::TracingLogger;
 use crate::accounts::{Accounts, LoginLimiter, PasswordHasher, TokenIssuer};
 use crate::catalogue::{Carts, Catalogue};
 use crate::checkout::{Checkout, RiskClient};
-use crate::gateway::SandboxGateway;
+use crate::gateway::HttpGateway;
 use crate::session::CookiePolicy;
 use crate::settings::{Settings, SettingsError};
 
@@ -117,16 +117,15 @@ fn password_hasher(settings: &Settings) -> anyhow::Result<PasswordHasher> {
 fn build_state(settings: &Settings, pool: Pool, metrics: PrometheusHandle) -> Result<AppState, StartupError> {
     let auth = &settings.auth;
     let tokens = TokenIssuer::new(
-        &auth.secret,
+        &auth.access_token_secret,
+        &auth.token_issuer,
+        &auth.token_audience,
         Duration::from_secs(auth.access_ttl_secs),
         Duration::from_secs(auth.refresh_ttl_secs),
     );
     let limiter = LoginLimiter::new(auth.login_per_account_per_minute, auth.login_per_ip_per_minute);
     let accounts = Accounts::new(pool.clone(), password_hasher(settings)?, tokens, limiter);
-    let gateway = Arc::new(SandboxGateway::new(
-        pool.clone(),
-        settings.gateway.fingerprint_secret.clone(),
-    ));
+    let gateway = Arc::new(HttpGateway::new(&settings.gateway)?);
     let checkout = Checkout::new(
         pool.clone(),
         gateway,
@@ -143,8 +142,8 @@ fn build_state(settings: &Settings, pool: Pool, metrics: PrometheusHandle) -> Re
         cookies: CookiePolicy {
             secure: auth.cookie_secure,
         },
-        csrf_secret: auth.secret.expose_secret().to_owned(),
-        mailbox_enabled: settings.dev.mailbox,
+        csrf_secret: auth.csrf_secret.expose_secret().to_owned(),
+        mailbox_enabled: settings.dev.enabled,
         forwarded_for: crate::routes::ForwardedFor::new(settings.server.trusted_proxies.clone()),
         metrics,
         pool,

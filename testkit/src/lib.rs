@@ -1,6 +1,9 @@
 //! Test support for the integration tests of the shop and the risk sidecar: a TCP proxy
-//! that makes a real dependency (PostgreSQL, Redis, the sidecar) fail, and polling.
-//! Only ever a dev-dependency.
+//! that makes a real dependency (PostgreSQL, Redis, the sidecar) fail, polling, and
+//! faithful local fakes of the outside services we do not run (the sandbox payment
+//! gateway, also a binary for `make run`). Only ever a dev-dependency of the services.
+
+pub mod gateway;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -19,6 +19,8 @@ pub struct AccessClaims {
     pub sub: String,
     pub email: String,
     pub role: Role,
+    pub iss: String,
+    pub aud: String,
     pub iat: i64,
     pub exp: i64,
 }
@@ -39,6 +41,8 @@ pub struct TokenIssuer {
 }
 
 struct Keys {
+    issuer: String,
+    audience: String,
     encoding: EncodingKey,
     decoding: DecodingKey,
     access_ttl: Duration,
@@ -48,10 +52,18 @@ struct Keys {
 // === impl TokenIssuer ===
 
 impl TokenIssuer {
-    pub fn new(secret: &SecretString, access_ttl: Duration, refresh_ttl: Duration) -> TokenIssuer {
+    pub fn new(
+        secret: &SecretString,
+        issuer: &str,
+        audience: &str,
+        access_ttl: Duration,
+        refresh_ttl: Duration,
+    ) -> TokenIssuer {
         let secret = secret.expose_secret().as_bytes();
         TokenIssuer {
             inner: Arc::new(Keys {
+                issuer: issuer.to_owned(),
+                audience: audience.to_owned(),
                 encoding: EncodingKey::from_secret(secret),
                 decoding: DecodingKey::from_secret(secret),
                 access_ttl,
@@ -66,6 +78,8 @@ impl TokenIssuer {
             sub: identity.account_id.to_string(),
             email: identity.email.clone(),
             role: identity.role,
+            iss: self.inner.issuer.clone(),
+            aud: self.inner.audience.clone(),
             iat: now,
             exp: now + self.inner.access_ttl.as_secs() as i64,
         };
@@ -77,7 +91,9 @@ impl TokenIssuer {
     pub fn verify_access(&self, token: &str) -> Option<Identity> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.set_issuer(&[&self.inner.issuer]);
+        validation.set_audience(&[&self.inner.audience]);
         let data = jsonwebtoken::decode::<AccessClaims>(token, &self.inner.decoding, &validation).ok()?;
         Some(Identity {
             account_id: data.claims.sub.parse().ok()?,
@@ -207,7 +223,13 @@ mod tests {
     use super::*;
 
     fn issuer(ttl: Duration) -> TokenIssuer {
-        TokenIssuer::new(&SecretString::from("k".repeat(32)), ttl, Duration::from_secs(3600))
+        TokenIssuer::new(
+            &SecretString::from("k".repeat(32)),
+            "shop",
+            "shop",
+            ttl,
+            Duration::from_secs(3600),
+        )
     }
 
     fn ada() -> Identity {
@@ -224,10 +246,27 @@ mod tests {
         assert_eq!(issuer(Duration::from_secs(60)).verify_access(&token), Some(ada()));
         let other = TokenIssuer::new(
             &SecretString::from("x".repeat(32)),
+            "shop",
+            "shop",
             Duration::from_secs(60),
             Duration::from_secs(1),
         );
         assert_eq!(other.verify_access(&token), None, "another key must not verify");
+        for (iss, aud) in [("other", "shop"), ("shop", "console")] {
+            let elsewhere = TokenIssuer::new(
+                &SecretString::from("k".repeat(32)),
+                iss,
+                aud,
+                Duration::from_secs(60),
+                Duration::from_secs(1),
+            );
+            let token = elsewhere.access_token(&ada()).expect("sign");
+            assert_eq!(
+                issuer(Duration::from_secs(60)).verify_access(&token),
+                None,
+                "a token of issuer {iss} for {aud}, same key"
+            );
+        }
         assert_eq!(
             issuer(Duration::from_secs(60)).verify_access(&format!("{token}x")),
             None

@@ -1,23 +1,43 @@
-//! The payment gateway interface, and the sandbox gateway built in.
+//! The payment gateway interface, and its HTTP client.
 //!
 //! Every operation carries an idempotency key: calling it again with the same key
 //! returns the first result and moves no money. That is what makes a double click, a
 //! browser retry or a crash between capture and commit charge exactly once.
+//!
+//! The gateway is another service (here the sandbox, `testkit::gateway`): it keeps the
+//! card data and the key of the card fingerprints, neither of which the shop can read.
 
-mod card;
-mod sandbox;
+mod http;
 
-pub use card::{CardInput, CardNumber};
-pub use sandbox::SandboxGateway;
+pub use http::HttpGateway;
 
 use std::future::Future;
 use std::pin::Pin;
 
+use serde::Deserialize;
+
+/// A card as typed into the checkout form, passed to the gateway to tokenise and then
+/// dropped. No `Debug` output, `Display` or `Serialize` that could show the number.
+#[derive(Deserialize)]
+pub struct CardInput {
+    pub number: String,
+    pub exp_month: u8,
+    pub exp_year: u16,
+    pub cvc: String,
+}
+
+impl std::fmt::Debug for CardInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CardInput { .. }")
+    }
+}
+
 /// What the shop keeps of a card: never the number.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct CardToken {
     pub token: String,
-    /// Stable for one card number across tokens: what velocity counters key on.
+    /// The gateway's: stable for one card number across tokens, made with a key only
+    /// the gateway holds. What velocity counters key on.
     pub fingerprint: String,
     pub bin: String,
     pub last4: String,
@@ -31,14 +51,17 @@ pub enum Authorisation {
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
+    /// The gateway refused the card; the message is ours, for the shopper.
     #[error("invalid card: {0}")]
     InvalidCard(&'static str),
     #[error("unknown authorisation")]
     UnknownAuthorisation,
-    #[error("authorisation is {0}, not authorised")]
+    #[error("authorisation is {0}, not in a state for this")]
     WrongState(String),
     #[error("gateway unavailable")]
     Unavailable(#[source] anyhow::Error),
+    #[error("unexpected gateway answer")]
+    Protocol(#[source] anyhow::Error),
 }
 
 pub type GatewayFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, GatewayError>> + Send + 'a>>;

@@ -1,6 +1,7 @@
 //! Test harness: a fresh database per test, the shop on a random port, a real sidecar
 //! process, faulty stand-ins for it, and a TCP proxy that can cut PostgreSQL.
 
+pub use testkit::gateway::SandboxGateway;
 pub use testkit::{ChaosProxy, eventually, free_port};
 
 use std::collections::HashMap;
@@ -130,8 +131,12 @@ pub struct Spawn {
 pub struct TestApp {
     pub address: String,
     pub database_url: String,
+    /// The settings the shop was started with, beyond its defaults.
+    pub env: HashMap<String, String>,
     pub http: reqwest::Client,
     pub sidecar: Option<Sidecar>,
+    /// The payment gateway this shop pays through (in this process, reached over HTTP).
+    pub gateway: SandboxGateway,
     _proxy: Option<ChaosProxy>,
     _faulty: Option<FaultyServer>,
 }
@@ -205,7 +210,9 @@ impl Spawn {
             }
             Risk::Disabled => "http://127.0.0.1:9".to_owned(),
         };
+        let gateway = SandboxGateway::start();
         let mut env: HashMap<String, String> = HashMap::from([
+            ("SHOP__GATEWAY__URL".into(), gateway.url.clone()),
             ("SHOP__SERVER__PORT".into(), "0".into()),
             ("SHOP__SERVER__WORKERS".into(), "2".into()),
             ("SHOP__DATABASE__URL".into(), database_url.clone()),
@@ -225,18 +232,20 @@ impl Spawn {
             ("SHOP__DEV__ENABLED".into(), "true".into()),
         ]);
         env.extend(self.overrides);
-        let settings = Settings::load_with(env).expect("test settings");
+        let settings = Settings::load_with(env.clone()).expect("test settings");
         let app = Application::build(settings).await.expect("shop starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         TestApp {
             address,
             database_url,
+            env,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),
             sidecar,
+            gateway,
             _proxy: proxy,
             _faulty: faulty,
         }
@@ -374,14 +383,22 @@ impl TestApp {
         self.db().await.query_one(sql, &[&order_id]).await.expect(sql).get(0)
     }
 
-    /// The sandbox gateway's captures for an order.
-    pub async fn captures(&self, order_id: &str) -> i64 {
-        self.scalar(
-            "select count(*) from sandbox_operation s join payment_attempt a on a.authorisation_id = s.authorisation_id
-               join customer_order o using (order_id) where o.public_id = $1 and s.kind = 'capture'",
-            order_id,
-        )
-        .await
+    /// The gateway's captures of an order's payment.
+    pub async fn captures(&self, order_id: &str) -> usize {
+        self.gateway.books.operations(&format!("{order_id}:pay_1"), "capture")
+    }
+
+    /// The gateway's voids of an order's payment.
+    pub fn voids(&self, order_id: &str) -> usize {
+        self.gateway.books.operations(&format!("{order_id}:pay_1"), "void")
+    }
+
+    /// The state of the order's authorisation at the gateway, if it was ever authorised.
+    pub fn authorisation_status(&self, order_id: &str) -> Option<String> {
+        self.gateway
+            .books
+            .authorisation(&format!("{order_id}:pay_1"))
+            .map(|a| a.status)
     }
 
     pub async fn order_events(&self, order_id: &str) -> Vec<String> {

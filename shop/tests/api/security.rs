@@ -102,14 +102,11 @@ async fn a_refusal_from_the_sidecar_holds_the_order_for_review_and_captures_noth
     assert_eq!(answer.body["status"], "in_review", "{}", answer.body);
     let order = answer.body["order_id"].as_str().expect("id").to_owned();
     assert_eq!(app.captures(&order).await, 0, "nothing captured");
-    let held = app
-        .scalar(
-            "select count(*) from sandbox_authorisation s join payment_attempt a on a.authorisation_id = s.authorisation_id
-               join customer_order o using (order_id) where o.public_id = $1 and s.status = 'authorised'",
-            &order,
-        )
-        .await;
-    assert_eq!(held, 1, "the authorisation is kept for the reviewer");
+    assert_eq!(
+        app.authorisation_status(&order).as_deref(),
+        Some("authorised"),
+        "the authorisation is kept for the reviewer"
+    );
     let shown = app.get(&format!("/api/orders/{order}"), Some(&token)).await;
     assert_eq!(shown.body["status"], "in_review");
     let text = shown.body.to_string();
@@ -176,13 +173,11 @@ async fn the_sidecar_is_asked_before_the_card_is_authorised() {
     let (_, blocked) = app.buy(LAPTOP).await;
     assert_eq!(blocked.body["status"], "rejected");
     let order = blocked.body["order_id"].as_str().expect("id").to_owned();
-    let authorisations = app
-        .scalar(
-            "select count(*) from sandbox_authorisation where idempotency_key = $1 || ':pay_1'",
-            &order,
-        )
-        .await;
-    assert_eq!(authorisations, 0, "no authorisation for a blocked payment");
+    assert_eq!(
+        app.authorisation_status(&order),
+        None,
+        "no authorisation for a blocked payment"
+    );
 }
 
 #[tokio::test]
@@ -355,4 +350,202 @@ async fn pages_and_answers_carry_security_headers() {
         Some(&b"no-store"[..]),
         "tokens are not cached"
     );
+}
+
+fn forge(key: &str, claims: &serde_json::Value) -> String {
+    let key = jsonwebtoken::EncodingKey::from_secret(key.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), claims, &key).expect("sign")
+}
+
+#[tokio::test]
+async fn a_token_signed_with_a_key_from_the_repository_is_refused() {
+    let token_key = random_secret();
+    let app = Spawn::new(Risk::Disabled)
+        .production()
+        .set("SHOP__AUTH__ACCESS_TOKEN_SECRET", &token_key)
+        .start()
+        .await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let admin = |iss: Option<&str>, aud: Option<&str>| {
+        let mut claims =
+            json!({"sub": "1", "email": "admin@example.com", "role": "admin", "iat": now, "exp": now + 600});
+        if let Some(iss) = iss {
+            claims["iss"] = json!(iss);
+        }
+        if let Some(aud) = aud {
+            claims["aud"] = json!(aud);
+        }
+        claims
+    };
+    let shop = admin(Some("shop"), Some("shop"));
+    for shipped in [
+        "dev-only-secret-change-me-0123456789abcdef",
+        "dev-only-access-token-key-not-for-production",
+    ] {
+        let answer = app.get("/api/orders", Some(&forge(shipped, &shop))).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "signed with {shipped}");
+    }
+    for claims in [
+        admin(None, None),
+        admin(Some("other"), Some("shop")),
+        admin(Some("shop"), Some("console")),
+    ] {
+        let answer = app.get("/api/orders", Some(&forge(&token_key, &claims))).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{claims}");
+    }
+    let genuine = app.get("/api/orders", Some(&forge(&token_key, &shop))).await;
+    assert_eq!(
+        genuine.status,
+        StatusCode::OK,
+        "the shop's own key, issuer and audience"
+    );
+}
+
+#[test]
+fn the_shop_will_not_start_with_a_missing_or_shipped_secret() {
+    for (key, value) in [
+        ("SHOP__LOG__FORMAT", "json"),
+        (
+            "SHOP__AUTH__ACCESS_TOKEN_SECRET",
+            "dev-only-secret-change-me-0123456789abcdef",
+        ),
+        ("SHOP__AUTH__ACCESS_TOKEN_SECRET", "too-short"),
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shop"))
+            .env_clear()
+            .env("SHOP__SERVER__PORT", "0")
+            .env("SHOP__AUTH__CSRF_SECRET", random_secret())
+            .env(key, value)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the shop runs");
+        // A shop that accepted the settings would serve on: give it a while, then stop it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let out = child.wait_with_output().expect("output");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(status.and_then(|s| s.code()), Some(64), "{key}={value}: {stderr}");
+        assert!(stderr.contains("auth.access_token_secret"), "{key}={value}: {stderr}");
+    }
+}
+
+/// Every string in the shop's settings: its defaults file and what this app overrode.
+fn every_setting(app: &TestApp) -> Vec<String> {
+    fn leaves(value: &serde_yaml::Value, out: &mut Vec<String>) {
+        match value {
+            serde_yaml::Value::String(s) => out.push(s.clone()),
+            serde_yaml::Value::Mapping(m) => m.values().for_each(|v| leaves(v, out)),
+            serde_yaml::Value::Sequence(s) => s.iter().for_each(|v| leaves(v, out)),
+            other => out.push(serde_yaml::to_string(other).unwrap_or_default().trim().to_owned()),
+        }
+    }
+    let base = std::fs::read_to_string(repo_path("shop/configuration/base.yaml")).expect("base.yaml");
+    let mut out = Vec::new();
+    leaves(&serde_yaml::from_str(&base).expect("yaml"), &mut out);
+    out.extend(app.env.values().cloned());
+    out.push(String::new());
+    out
+}
+
+fn luhn(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            let d = u32::from(*d - b'0');
+            if i % 2 == 1 {
+                if d > 4 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// The 16-digit numbers with this BIN and last four whose keyed or plain hash is the
+/// fingerprint, trying every key given.
+fn rebuild(bin: &str, last4: &str, fingerprint: &str, keys: &[String]) -> Option<String> {
+    use hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256};
+    let hex = fingerprint.strip_prefix("fp_").unwrap_or(fingerprint);
+    let macs: Vec<Hmac<Sha256>> = keys
+        .iter()
+        .map(|k| Hmac::<Sha256>::new_from_slice(k.as_bytes()).expect("any key"))
+        .collect();
+    for middle in 0..1_000_000u32 {
+        let candidate = format!("{bin}{middle:06}{last4}");
+        if !luhn(candidate.as_bytes()) {
+            continue;
+        }
+        let plain = hex::encode(Sha256::digest(candidate.as_bytes()));
+        if plain.starts_with(hex) {
+            return Some(candidate);
+        }
+        for mac in &macs {
+            let mut mac = mac.clone();
+            mac.update(candidate.as_bytes());
+            if hex::encode(mac.finalize().into_bytes()).starts_with(hex) {
+                return Some(candidate);
+            }
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn card_numbers_cannot_be_rebuilt_from_the_shops_database_and_settings() {
+    let app = spawn_app(Risk::Sidecar).await;
+    let (_, answer) = app.buy(BOOK).await;
+    assert_eq!(answer.body["status"], "paid");
+    let db = app.db().await;
+    let rows = db
+        .query("select card_bin, card_last4, card_fingerprint from customer_order", &[])
+        .await
+        .expect("orders");
+    assert_eq!(rows.len(), 1);
+    let keys = every_setting(&app);
+    assert!(keys.len() > 20, "{keys:?}");
+    for row in &rows {
+        let (bin, last4, fingerprint): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        assert_eq!(
+            rebuild(&bin, &last4, &fingerprint, &keys),
+            None,
+            "rebuilt from the shop's data"
+        );
+    }
+    // The search works: with the key of a gateway it does find the number.
+    let known = testkit::gateway::Books::new(b"a known key");
+    let card: testkit::gateway::CardInput =
+        serde_json::from_value(json!({"number": VISA_OK, "exp_month": 12, "exp_year": 2099, "cvc": "123"}))
+            .expect("card");
+    let token = known.tokenise(&card).expect("token");
+    let found = rebuild(
+        &token.bin,
+        &token.last4,
+        &token.fingerprint,
+        &["a known key".to_owned()],
+    );
+    assert_eq!(found.as_deref(), Some(VISA_OK));
+    // And nothing of the gateway's books sits in the shop's database.
+    let gateway_tables: i64 = db
+        .query_one(
+            "select count(*) from information_schema.tables where table_name like 'sandbox%'",
+            &[],
+        )
+        .await
+        .expect("tables")
+        .get(0);
+    assert_eq!(gateway_tables, 0);
 }

@@ -1,22 +1,31 @@
-//! A card as typed into the checkout form. The number lives only in memory, long
+//! A card as the shop sends it for tokenisation. The number lives only in memory, long
 //! enough to tokenise it; it has no `Debug`, `Display` or `Serialize`.
 
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::GatewayError;
+/// Why a card was refused: the code goes on the wire, the message is for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidCard {
+    pub code: &'static str,
+    pub message: &'static str,
+}
+
+const fn invalid(code: &'static str, message: &'static str) -> InvalidCard {
+    InvalidCard { code, message }
+}
 
 pub struct CardNumber(String);
 
 impl CardNumber {
     /// Digits only (spaces and dashes removed), 12–19 of them, Luhn-valid.
-    pub fn parse(raw: &str) -> Result<CardNumber, GatewayError> {
+    pub fn parse(raw: &str) -> Result<CardNumber, InvalidCard> {
         let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
         if !(12..=19).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(GatewayError::InvalidCard("the card number must be 12 to 19 digits"));
+            return Err(invalid("invalid_number", "the card number must be 12 to 19 digits"));
         }
         if !luhn(&digits) {
-            return Err(GatewayError::InvalidCard("the card number is not valid"));
+            return Err(invalid("invalid_number", "the card number is not valid"));
         }
         Ok(CardNumber(digits))
     }
@@ -50,10 +59,10 @@ impl std::fmt::Debug for CardInput {
 
 impl CardInput {
     /// Number, expiry (end of the month, not in the past) and CVC (3–4 digits).
-    pub fn validate(&self) -> Result<CardNumber, GatewayError> {
+    pub fn validate(&self) -> Result<CardNumber, InvalidCard> {
         let number = CardNumber::parse(&self.number)?;
         if !(1..=12).contains(&self.exp_month) {
-            return Err(GatewayError::InvalidCard("the expiry month must be 1 to 12"));
+            return Err(invalid("invalid_expiry", "the expiry month must be 1 to 12"));
         }
         let now = OffsetDateTime::now_utc();
         let year = if self.exp_year < 100 {
@@ -62,10 +71,10 @@ impl CardInput {
             self.exp_year
         };
         if (i32::from(year), self.exp_month) < (now.year(), u8::from(now.month())) {
-            return Err(GatewayError::InvalidCard("the card has expired"));
+            return Err(invalid("expired_card", "the card has expired"));
         }
         if !(3..=4).contains(&self.cvc.len()) || !self.cvc.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(GatewayError::InvalidCard("the security code must be 3 or 4 digits"));
+            return Err(invalid("invalid_cvc", "the security code must be 3 or 4 digits"));
         }
         Ok(number)
     }
