@@ -61,19 +61,44 @@ pub fn latest_migration() -> i64 {
         .unwrap_or(0)
 }
 
+/// Why the shop is not ready: a fixed word for `/readyz`; the cause goes to the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotReady {
+    Unreachable,
+    NotMigrated,
+    MigrationsBehind,
+}
+
+impl NotReady {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotReady::Unreachable => "unreachable",
+            NotReady::NotMigrated => "not_migrated",
+            NotReady::MigrationsBehind => "migrations_behind",
+        }
+    }
+}
+
 /// Readiness: the database answers and holds this build's newest migration.
-pub async fn check_ready(pool: &Pool) -> Result<(), String> {
-    let client = pool.get().await.map_err(|e| format!("database unreachable: {e}"))?;
+pub async fn check_ready(pool: &Pool) -> Result<(), NotReady> {
+    let client = pool.get().await.map_err(|e| {
+        tracing::debug!(error = %e, "Not ready: database unreachable.");
+        NotReady::Unreachable
+    })?;
     let row = client
         .query_one(
             "select coalesce(max(version), 0)::bigint from refinery_schema_history",
             &[],
         )
         .await
-        .map_err(|e| format!("migrations not applied: {e}"))?;
+        .map_err(|e| {
+            tracing::debug!(error = %e, "Not ready: migrations not applied.");
+            NotReady::NotMigrated
+        })?;
     let applied: i64 = row.get(0);
     if applied < latest_migration() {
-        return Err(format!("migrations behind: {applied} of {}", latest_migration()));
+        tracing::debug!(applied, latest = latest_migration(), "Not ready: migrations behind.");
+        return Err(NotReady::MigrationsBehind);
     }
     Ok(())
 }

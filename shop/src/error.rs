@@ -30,6 +30,8 @@ pub enum ShopError {
     EmptyCart,
     #[error("this order can no longer be changed")]
     InvalidState,
+    #[error("the request body is too large (at most {limit_bytes} bytes)")]
+    PayloadTooLarge { limit_bytes: usize },
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -57,6 +59,7 @@ impl ShopError {
             ShopError::OutOfStock { .. } => "out_of_stock",
             ShopError::EmptyCart => "empty_cart",
             ShopError::InvalidState => "invalid_state",
+            ShopError::PayloadTooLarge { .. } => "payload_too_large",
             ShopError::Unavailable(_) => "unavailable",
             ShopError::Internal(_) => "internal",
         }
@@ -109,6 +112,7 @@ impl ResponseError for ShopError {
                 StatusCode::CONFLICT
             }
             ShopError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ShopError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ShopError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ShopError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

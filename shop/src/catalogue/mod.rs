@@ -46,9 +46,13 @@ pub struct ProductPage {
 
 impl ProductPage {
     pub fn pages(&self) -> i64 {
-        ((self.total + self.per_page - 1) / self.per_page).max(1)
+        let per_page = self.per_page.max(1);
+        (self.total / per_page + i64::from(self.total % per_page != 0)).max(1)
     }
 }
+
+/// No catalogue has this many pages; larger page numbers are read as this one.
+const PAGE_MAX: i64 = 1_000_000;
 
 const PRODUCT_COLUMNS: &str = "p.sku, p.name, p.description, c.slug, p.price_minor, p.currency, p.stock";
 
@@ -81,7 +85,8 @@ impl Catalogue {
     #[tracing::instrument(name = "List products", skip_all, fields(page = query.page))]
     pub async fn list(&self, query: &ProductQuery) -> Result<ProductPage, ShopError> {
         let per_page = query.per_page.clamp(1, PAGE_SIZE_MAX);
-        let page = query.page.max(1);
+        // Far past the last page is an empty page, never an overflow.
+        let page = query.page.clamp(1, PAGE_MAX);
         let words: Vec<String> = query
             .q
             .as_deref()
@@ -109,7 +114,7 @@ impl Catalogue {
                     "select {PRODUCT_COLUMNS} from product p join category c using (category_id)
                       where {filter} order by p.name, p.sku limit $3 offset $4"
                 ),
-                &[&tsquery, &category, &per_page, &((page - 1) * per_page)],
+                &[&tsquery, &category, &per_page, &(page - 1).saturating_mul(per_page)],
             )
             .await?;
         Ok(ProductPage {

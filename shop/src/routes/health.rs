@@ -14,7 +14,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})),
         Err(problem) => HttpResponse::ServiceUnavailable()
             .insert_header(("Retry-After", "5"))
-            .json(json!({"status": "not_ready", "database": problem})),
+            .json(json!({"status": "not_ready", "database": problem.as_str()})),
     }
 }
 

@@ -14,17 +14,32 @@ use actix_web::web;
 
 use crate::error::ShopError;
 
+const JSON_LIMIT: usize = 64 * 1024;
+const FORM_LIMIT: usize = 16 * 1024;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(
-        web::JsonConfig::default()
-            .limit(64 * 1024)
-            .error_handler(|e, _| ShopError::validation("body", body_problem("JSON body", &e.to_string())).into()),
-    )
-    .app_data(
-        web::FormConfig::default().limit(16 * 1024).error_handler(|e, _| {
-            PageError(ShopError::validation("form", body_problem("form", &e.to_string()))).into()
-        }),
-    )
+    cfg.app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(|e, _| {
+        use actix_web::error::JsonPayloadError;
+        match e {
+            JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                ShopError::PayloadTooLarge {
+                    limit_bytes: JSON_LIMIT,
+                }
+                .into()
+            }
+            e => ShopError::validation("body", body_problem("JSON body", &e.to_string())).into(),
+        }
+    }))
+    .app_data(web::FormConfig::default().limit(FORM_LIMIT).error_handler(|e, _| {
+        use actix_web::error::UrlencodedError;
+        match e {
+            UrlencodedError::Overflow { .. } => PageError(ShopError::PayloadTooLarge {
+                limit_bytes: FORM_LIMIT,
+            })
+            .into(),
+            e => PageError(ShopError::validation("form", body_problem("form", &e.to_string()))).into(),
+        }
+    }))
     .app_data(
         web::QueryConfig::default()
             .error_handler(|e, _| ShopError::validation("query", body_problem("query", &e.to_string())).into()),

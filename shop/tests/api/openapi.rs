@@ -84,6 +84,7 @@ async fn documented_error_codes_and_order_fields_match_the_server() {
         },
         shop::error::ShopError::EmptyCart,
         shop::error::ShopError::InvalidState,
+        shop::error::ShopError::PayloadTooLarge { limit_bytes: 1 },
         shop::error::ShopError::Unavailable(anyhow::anyhow!("x")),
         shop::error::ShopError::Internal(anyhow::anyhow!("x")),
     ];

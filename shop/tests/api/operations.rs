@@ -38,6 +38,11 @@ async fn postgres_down_gives_clear_503s_and_no_half_written_order_then_service_r
     proxy.cut();
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        ready.body["database"], "unreachable",
+        "a fixed word, no error text: {}",
+        ready.body
+    );
     let api = app.get("/api/products", None).await;
     assert_eq!(api.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(api.body["error"]["code"], "unavailable");

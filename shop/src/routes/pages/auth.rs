@@ -37,11 +37,26 @@ pub struct AuthForm {
     next: Option<String>,
 }
 
-/// Only paths on this site: never an open redirect.
+/// Only paths on this site: never an open redirect. The value is resolved against the
+/// site's origin the way a browser resolves a `Location`, and kept only if the origin
+/// is still ours; browsers drop tabs and newlines and read `\\` as `/` (so
+/// `/\t/evil.example` is `//evil.example`), hence no control, white-space or backslash
+/// character at all.
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/".to_owned(),
+    const HOME: &str = "/";
+    let Some(next) = next else {
+        return HOME.to_owned();
+    };
+    if !next.starts_with('/') || next.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
+        return HOME.to_owned();
+    }
+    let base = reqwest::Url::parse("http://shop.invalid/").expect("a valid base");
+    match base.join(next) {
+        Ok(url) if url.origin() == base.origin() => match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        },
+        _ => HOME.to_owned(),
     }
 }
 
