@@ -32,6 +32,7 @@ async fn shop(database_url: &str, risk_url: &str, gateway_url: &str, enabled: bo
     let env: HashMap<String, String> = [
         ("SHOP__GATEWAY__URL", gateway_url),
         ("SHOP__DEV__ENABLED", "true"),
+        ("SHOP__AUTH__SIGNUP_PER_IP_PER_MINUTE", "100000"),
         ("SHOP__SERVER__PORT", "0"),
         ("SHOP__SERVER__WORKERS", "1"),
         ("SHOP__DATABASE__URL", database_url),

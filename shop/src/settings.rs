@@ -61,8 +61,11 @@ pub struct AuthSettings {
     pub cookie_secure: bool,
     pub login_per_account_per_minute: u32,
     pub login_per_ip_per_minute: u32,
+    pub login_free_failures: u32,
+    pub signup_per_ip_per_minute: u32,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+    pub argon2_max_concurrent: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,7 +210,11 @@ impl Settings {
                 "must be longer than auth.access_ttl_secs",
             ));
         }
-        if self.auth.login_per_account_per_minute == 0 || self.auth.login_per_ip_per_minute == 0 {
+        if self.auth.login_per_account_per_minute == 0
+            || self.auth.login_per_ip_per_minute == 0
+            || self.auth.signup_per_ip_per_minute == 0
+            || self.auth.argon2_max_concurrent == 0
+        {
             return Err(invalid(
                 "auth.login_per_account_per_minute",
                 "limits must be at least 1",

@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use servicekit::PrometheusHandle;
 use tracing_actix_web::TracingLogger;
 
-use crate::accounts::{Accounts, LoginLimiter, PasswordHasher, TokenIssuer};
+use crate::accounts::{Accounts, LoginLimiter, LoginLimits, PasswordHasher, TokenIssuer};
 use crate::catalogue::{Carts, Catalogue};
 use crate::checkout::{Checkout, RiskClient};
 use crate::gateway::HttpGateway;
@@ -112,7 +112,11 @@ impl Application {
 }
 
 fn password_hasher(settings: &Settings) -> anyhow::Result<PasswordHasher> {
-    PasswordHasher::new(settings.auth.argon2_memory_kib, settings.auth.argon2_iterations)
+    PasswordHasher::new(
+        settings.auth.argon2_memory_kib,
+        settings.auth.argon2_iterations,
+        settings.auth.argon2_max_concurrent,
+    )
 }
 
 fn build_state(settings: &Settings, pool: Pool, metrics: PrometheusHandle) -> Result<AppState, StartupError> {
@@ -124,7 +128,12 @@ fn build_state(settings: &Settings, pool: Pool, metrics: PrometheusHandle) -> Re
         Duration::from_secs(auth.access_ttl_secs),
         Duration::from_secs(auth.refresh_ttl_secs),
     );
-    let limiter = LoginLimiter::new(auth.login_per_account_per_minute, auth.login_per_ip_per_minute);
+    let limiter = LoginLimiter::new(LoginLimits {
+        per_account_per_minute: auth.login_per_account_per_minute,
+        per_ip_per_minute: auth.login_per_ip_per_minute,
+        free_failures: auth.login_free_failures,
+        signup_per_ip_per_minute: auth.signup_per_ip_per_minute,
+    });
     let accounts = Accounts::new(pool.clone(), password_hasher(settings)?, tokens, limiter);
     let gateway = Arc::new(HttpGateway::new(&settings.gateway)?);
     let checkout = Checkout::new(

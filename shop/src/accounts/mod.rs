@@ -6,7 +6,7 @@ mod password;
 mod tokens;
 
 pub use email::Email;
-pub use limiter::LoginLimiter;
+pub use limiter::{LoginLimiter, LoginLimits};
 pub use password::{Password, PasswordHasher};
 pub use tokens::{IssuedTokens, TokenIssuer, random_token_short};
 
@@ -84,8 +84,19 @@ impl Accounts {
         }
     }
 
+    /// Limited per address; a taken address is refused before the (costly) hash.
     #[tracing::instrument(name = "Sign up", skip_all)]
-    pub async fn sign_up(&self, email: Email, password: Password) -> Result<Identity, ShopError> {
+    pub async fn sign_up(&self, email: Email, password: Password, ip: &str) -> Result<Identity, ShopError> {
+        self.limiter.check_signup(ip)?;
+        let client = self.pool.get().await?;
+        let taken = client
+            .query_opt("select 1 from account where email = $1", &[&email.as_str()])
+            .await?
+            .is_some();
+        drop(client);
+        if taken {
+            return Err(ShopError::EmailTaken);
+        }
         let hash = self.hasher.hash(password).await?;
         let client = self.pool.get().await?;
         let row = client
@@ -126,6 +137,7 @@ impl Accounts {
         let valid = self.hasher.verify(password, stored).await?;
         match (row, valid) {
             (Some(row), true) => {
+                self.limiter.succeeded(&email, ip);
                 crate::metrics::login_attempt("ok");
                 Ok(Identity {
                     account_id: row.get(0),
@@ -134,6 +146,7 @@ impl Accounts {
                 })
             }
             _ => {
+                self.limiter.failed(&email, ip);
                 crate::metrics::login_attempt("bad_credentials");
                 Err(ShopError::BadCredentials)
             }

@@ -230,6 +230,8 @@ impl Spawn {
             ("SHOP__AUTH__ARGON2_ITERATIONS".into(), "1".into()),
             ("SHOP__DEV__DEMO_DATA".into(), "true".into()),
             ("SHOP__DEV__ENABLED".into(), "true".into()),
+            // Tests sign many shoppers up from one address; one test checks the limit.
+            ("SHOP__AUTH__SIGNUP_PER_IP_PER_MINUTE".into(), "10000".into()),
         ]);
         env.extend(self.overrides);
         let settings = Settings::load_with(env.clone()).expect("test settings");

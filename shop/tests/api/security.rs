@@ -572,3 +572,111 @@ async fn card_numbers_cannot_be_rebuilt_from_the_shops_database_and_settings() {
         .get(0);
     assert_eq!(gateway_tables, 0);
 }
+
+/// Signs up through the API from `ip` (the shop trusts the test's loopback proxy).
+async fn sign_up_from(app: &TestApp, email: &str, ip: &str) -> StatusCode {
+    let request = app
+        .http
+        .post(app.url("/api/auth/signup"))
+        .header("X-Forwarded-For", ip)
+        .json(&json!({"email": email, "password": PASSWORD}));
+    app.send(request).await.status
+}
+
+async fn log_in_from(app: &TestApp, email: &str, password: &str, ip: &str) -> StatusCode {
+    let request = app
+        .http
+        .post(app.url("/api/auth/login"))
+        .header("X-Forwarded-For", ip)
+        .json(&json!({"email": email, "password": password}));
+    app.send(request).await.status
+}
+
+#[tokio::test]
+async fn wrong_passwords_from_one_address_do_not_lock_the_owner_out() {
+    let app = Spawn::new(Risk::Disabled)
+        .set("SHOP__SERVER__TRUSTED_PROXIES", "127.0.0.1/32")
+        .start()
+        .await;
+    let email = unique_email();
+    assert_eq!(sign_up_from(&app, &email, "198.51.100.20").await, StatusCode::CREATED);
+    let mut answers = Vec::new();
+    for _ in 0..8 {
+        answers.push(log_in_from(&app, &email, "wrong password!", "203.0.113.7").await);
+    }
+    assert_eq!(answers[0], StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        answers[7],
+        StatusCode::TOO_MANY_REQUESTS,
+        "the guesser is slowed: {answers:?}"
+    );
+    assert_eq!(
+        log_in_from(&app, &email, PASSWORD, "203.0.113.7").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even with the right password, from the guessing address"
+    );
+    assert_eq!(
+        log_in_from(&app, &email, PASSWORD, "198.51.100.20").await,
+        StatusCode::OK,
+        "the owner, from their own address, is not locked out"
+    );
+}
+
+#[tokio::test]
+async fn sign_up_is_limited_per_address() {
+    let app = Spawn::new(Risk::Disabled)
+        .set("SHOP__SERVER__TRUSTED_PROXIES", "127.0.0.1/32")
+        .set("SHOP__AUTH__SIGNUP_PER_IP_PER_MINUTE", 3)
+        .start()
+        .await;
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        answers.push(sign_up_from(&app, &unique_email(), "203.0.113.9").await);
+    }
+    assert_eq!(
+        answers,
+        [
+            StatusCode::CREATED,
+            StatusCode::CREATED,
+            StatusCode::CREATED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    assert_eq!(
+        sign_up_from(&app, &unique_email(), "203.0.113.10").await,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn a_database_url_that_asks_for_tls_gets_tls() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A server that reads the client's SSLRequest, agrees to TLS, and reads what comes
+    // next: a TLS handshake record from a client that can do TLS.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.expect("a connection");
+        let mut first = [0u8; 8];
+        let _ = stream.read_exact(&mut first).await;
+        let _ = stream.write_all(b"S").await;
+        let mut next = [0u8; 1];
+        let _ = stream.read_exact(&mut next).await;
+        let _ = tx.send((first, next[0]));
+    });
+    let app = Spawn::new(Risk::Disabled)
+        .set("SHOP__DEV__DEMO_DATA", false)
+        .database(&format!("postgres://postgres@127.0.0.1:{port}/shop?sslmode=require"))
+        .start()
+        .await;
+    let (first, next) = tokio::time::timeout(std::time::Duration::from_secs(10), rx)
+        .await
+        .expect("the shop connected and started TLS")
+        .expect("bytes");
+    // PostgreSQL's SSLRequest (length 8, code 80877103), then a TLS handshake record.
+    assert_eq!(first, [0, 0, 0, 8, 4, 210, 22, 47], "the shop asked for TLS first");
+    assert_eq!(next, 0x16, "a TLS ClientHello");
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE, "no database behind it");
+}

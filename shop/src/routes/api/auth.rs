@@ -35,11 +35,16 @@ fn tokens_response(
     })
 }
 
-pub async fn sign_up(state: web::Data<AppState>, body: web::Json<Credentials>) -> Result<HttpResponse, ShopError> {
+pub async fn sign_up(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<Credentials>,
+) -> Result<HttpResponse, ShopError> {
     let body = body.into_inner();
     let email = Email::parse(&body.email)?;
     let password = Password::new_for_sign_up(body.password)?;
-    let identity = state.accounts.sign_up(email, password).await?;
+    let ip = client_ip(&req, &state.forwarded_for).unwrap_or_default();
+    let identity = state.accounts.sign_up(email, password, &ip).await?;
     let tokens = state.accounts.issue(&identity).await?;
     Ok(tokens_response(&state, HttpResponse::Created(), &tokens))
 }

@@ -130,20 +130,22 @@ pub async fn log_in(
 pub async fn sign_up(
     state: web::Data<AppState>,
     session: web::ReqData<Session>,
+    req: HttpRequest,
     form: web::Form<AuthForm>,
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
     session.verify_csrf(&form.csrf_token)?;
     let next = safe_next(form.next.as_deref());
+    let ip = client_ip(&req, &state.forwarded_for).unwrap_or_default();
     let created = async {
         let email = Email::parse(&form.email)?;
         let password = Password::new_for_sign_up(form.password)?;
-        state.accounts.sign_up(email, password).await
+        state.accounts.sign_up(email, password, &ip).await
     }
     .await;
     match created {
         Ok(identity) => signed_in(&state, &session, &identity, &next).await,
-        Err(e @ (ShopError::Validation { .. } | ShopError::EmailTaken)) => {
+        Err(e @ (ShopError::Validation { .. } | ShopError::EmailTaken | ShopError::RateLimited { .. })) => {
             let status = e.status_code();
             render(
                 &page(&state, &session, true, form.email, next, Some(e.to_string())),
