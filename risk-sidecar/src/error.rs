@@ -17,7 +17,7 @@ pub enum ApiError {
     #[error("{message}")]
     Validation { field: Option<String>, message: String },
     #[error("a value looks like a full card number; send the gateway's token instead")]
-    PanNotAllowed { field: String },
+    PanNotAllowed { field: Option<String> },
     #[error("rate limit exceeded for this caller")]
     RateLimited { retry_after_secs: u64 },
     #[error("no decision policy is loaded yet")]
@@ -56,7 +56,7 @@ impl ApiError {
     fn field(&self) -> Option<String> {
         match self {
             ApiError::Validation { field, .. } => field.clone(),
-            ApiError::PanNotAllowed { field } => Some(field.clone()),
+            ApiError::PanNotAllowed { field } => field.clone(),
             _ => None,
         }
     }

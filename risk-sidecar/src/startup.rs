@@ -148,7 +148,7 @@ impl Application {
                     async move { stores.make().await }
                 })
                 .wrap(from_fn(record_metrics))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<servicekit::RequestSpan>::new())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(service_data.clone())
                 .app_data(limiter_data.clone())

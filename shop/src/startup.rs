@@ -90,7 +90,7 @@ impl Application {
             App::new()
                 .wrap(security_headers())
                 .wrap(from_fn(record_metrics))
-                .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
+                .wrap(TracingLogger::<servicekit::RequestSpan>::new())
                 .app_data(app_state.clone())
                 .configure(crate::routes::configure)
         })

@@ -4,6 +4,7 @@
 //! gateway, also a binary for `make run`). Only ever a dev-dependency of the services.
 
 pub mod gateway;
+pub mod logs;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

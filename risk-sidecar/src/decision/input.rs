@@ -19,7 +19,7 @@ pub enum InputError {
     InvalidJson(String),
     /// The offending value is deliberately not carried: it must never reach a log.
     #[error("a value looks like a full card number")]
-    Pan { field: String },
+    Pan { field: Option<String> },
     #[error("{message}")]
     Invalid { field: Option<String>, message: String },
 }
@@ -53,8 +53,14 @@ pub struct DecisionInput {
 impl DecisionInput {
     /// Parses a body (already known to be JSON by its content type) at wall-clock `now_ms`.
     pub fn parse(body: &[u8], now_ms: i64) -> Result<DecisionInput, InputError> {
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| InputError::InvalidJson(format!("body is not valid JSON: {e}")))?;
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            // Line and column only: serde_json's text may quote the input.
+            InputError::InvalidJson(format!(
+                "body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
         if !value.is_object() {
             return Err(InputError::InvalidJson("body must be a JSON object".to_owned()));
         }
@@ -67,7 +73,7 @@ impl DecisionInput {
             let inner = e.into_inner().to_string();
             InputError::Invalid {
                 field: serde_field(&path, &inner),
-                message: inner,
+                message: expected(&inner),
             }
         })?;
         Self::try_from_request(request, now_ms)
@@ -194,6 +200,31 @@ fn serde_field(path: &str, message: &str) -> Option<String> {
         (Some(p), Some(m)) => Some(format!("{p}.{m}")),
         (None, Some(m)) => Some(m.to_owned()),
         (p, None) => p.map(str::to_owned),
+    }
+}
+
+/// What was expected, in our words: serde's message quotes what was sent ("invalid
+/// type: floating point `4242…`"), so only its category is read, and the expectation,
+/// which comes from our own types ("expected a string", "expected one of `card`, …").
+fn expected(serde_message: &str) -> String {
+    // The last ", expected …" is serde's own, after anything quoted from the input.
+    let expectation = serde_message.rsplit_once(", expected ").map(|(_, e)| e);
+    let what = if serde_message.starts_with("missing field") {
+        return "is required".to_owned();
+    } else if serde_message.starts_with("invalid type") {
+        "has the wrong type"
+    } else if serde_message.starts_with("unknown variant") {
+        "is not one of the allowed values"
+    } else if serde_message.starts_with("invalid value") {
+        "is out of range"
+    } else if serde_message.starts_with("invalid length") {
+        "has the wrong length"
+    } else {
+        "is malformed"
+    };
+    match expectation {
+        Some(e) if e.len() <= 120 => format!("{what}: expected {e}"),
+        _ => what.to_owned(),
     }
 }
 

@@ -9,3 +9,4 @@ mod helpers;
 mod model;
 mod openapi;
 mod process;
+mod security;

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -46,41 +46,8 @@ pub fn database_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-/// Everything the shop logs during the tests, for the card-number search.
-pub static LOGS: LazyLock<Arc<Mutex<Vec<u8>>>> = LazyLock::new(|| {
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&buffer);
-    let _ = tracing_subscriber_init(move || LogWriter(Arc::clone(&sink)));
-    buffer
-});
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn tracing_subscriber_init<W, F>(make: F) -> Result<(), String>
-where
-    W: Write + 'static,
-    F: Fn() -> W + Send + Sync + 'static,
-{
-    tracing_subscriber::fmt()
-        .with_env_filter("debug")
-        .with_writer(make)
-        .json()
-        .try_init()
-        .map_err(|e| e.to_string())
-}
-
 pub fn logs() -> String {
-    String::from_utf8_lossy(&LOGS.lock().expect("log buffer")).into_owned()
+    testkit::logs::captured()
 }
 
 /// host:port of PostgreSQL (for a proxy in front of it).
@@ -168,7 +135,7 @@ impl Spawn {
     }
 
     pub async fn start(self) -> TestApp {
-        LazyLock::force(&LOGS);
+        testkit::logs::capture();
         let database_url = match self.database_url {
             Some(url) => url,
             None => fresh_database().await,

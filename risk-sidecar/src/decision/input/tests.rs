@@ -170,7 +170,7 @@ fn a_card_number_is_refused_before_anything_echoes_it() {
     assert_eq!(
         err,
         InputError::Pan {
-            field: "payment.card_fingerprint".into()
+            field: Some("payment.card_fingerprint".into())
         }
     );
     assert!(

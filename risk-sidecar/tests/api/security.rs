@@ -1,0 +1,182 @@
+//! Attacks on the sidecar by a caller with access to its port, each written before its
+//! fix and seen to succeed on the code before it.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// A card number in the shapes scanners miss, and where in a value it hides.
+fn shapes() -> Vec<String> {
+    vec![
+        "4242424242424242".into(),
+        "card 4242424242424242".into(),
+        "x4242424242424242".into(),
+        "4242424242424242/".into(),
+        "4242.4242.4242.4242".into(),
+        "4242\u{a0}4242\u{a0}4242\u{a0}4242".into(),
+        "4242_4242_4242_4242".into(),
+        "\u{ff14}\u{ff12}\u{ff14}\u{ff12}\u{ff14}\u{ff12}\u{ff14}\u{ff12}\u{ff14}\u{ff12}\u{ff14}\u{ff12}\u{ff14}\u{ff12}\u{ff14}\u{ff12}"
+            .into(),
+        format!("{} 4242424242424242", "a".repeat(40)),
+    ]
+}
+
+/// Puts a value into a request.
+type Setter = fn(&mut Value, &str);
+type Change = fn(&mut Value);
+
+/// Every string field of a request, as a setter.
+fn string_fields() -> Vec<(&'static str, Setter)> {
+    vec![
+        ("transaction_id", |v, s| v["transaction_id"] = json!(s)),
+        ("customer.id", |v, s| v["customer"]["id"] = json!(s)),
+        ("customer.email", |v, s| {
+            v["customer"]["email"] = json!(format!("{s}@example.com"))
+        }),
+        ("payment.card_fingerprint", |v, s| {
+            v["payment"]["card_fingerprint"] = json!(s)
+        }),
+        ("device.id", |v, s| v["device"]["id"] = json!(s)),
+        ("device.user_agent", |v, s| v["device"]["user_agent"] = json!(s)),
+        ("items[0].sku", |v, s| v["items"][0]["sku"] = json!(s)),
+        ("metadata.note", |v, s| v["metadata"]["note"] = json!(s)),
+        ("metadata", |v, s| v["metadata"] = json!({s: "a key"})),
+        ("payment.method", |v, s| v["payment"]["method"] = json!(s)),
+        ("occurred_at", |v, s| v["occurred_at"] = json!(s)),
+    ]
+}
+
+/// No trace of the number in an answer: not even four of its digits.
+fn assert_no_pan(text: &str, context: &str) {
+    assert!(!text.contains("4242"), "{context}: {text}");
+    assert!(!text.contains("\u{ff14}\u{ff12}"), "{context}: {text}");
+}
+
+/// No trace of the number in the logs, which every test of this process writes to (a
+/// random id may hold "4242", so the test looks for the number's runs and shapes).
+fn assert_no_pan_logged() {
+    let logs = testkit::logs::captured();
+    for trace in [
+        "42424242",
+        "4242 4242",
+        "4242.4242",
+        "4242_4242",
+        "4242\u{a0}4242",
+        "\u{ff14}\u{ff12}\u{ff14}\u{ff12}",
+        "4242/",
+    ] {
+        assert!(!logs.contains(trace), "{trace:?} in the logs");
+    }
+}
+
+#[tokio::test]
+async fn a_card_number_in_any_shape_in_any_field_is_refused_and_never_echoed() {
+    testkit::logs::capture();
+    let app = spawn_app(Backend::Memory).await;
+    for shape in shapes() {
+        for (field, set) in string_fields() {
+            let mut body = request(&tx(), "fp-pan-shapes");
+            set(&mut body, &shape);
+            let response = app.post_decision(&body).await;
+            let status = response.status().as_u16();
+            let text = response.text().await.expect("body");
+            let context = format!("{field} = {shape:?}");
+            assert_eq!(status, 422, "{context}: {text}");
+            let error: Value = serde_json::from_str(&text).expect("json");
+            assert_eq!(error["error"]["code"], "pan_not_allowed", "{context}: {text}");
+            assert_eq!(error["error"]["field"], field, "{context}");
+            assert_no_pan(&text, &context);
+        }
+    }
+    assert_no_pan_logged();
+}
+
+#[tokio::test]
+async fn numbers_that_are_card_numbers_or_break_a_type_are_never_quoted() {
+    testkit::logs::capture();
+    let app = spawn_app(Backend::Memory).await;
+    let cases: Vec<(Change, &str)> = vec![
+        (
+            |v| v["amount"]["value_minor"] = json!(4242424242424241.5),
+            "validation_failed",
+        ),
+        (
+            |v| v["amount"]["value_minor"] = json!(-4242424242424242i64),
+            "pan_not_allowed",
+        ),
+        (
+            |v| v["amount"]["value_minor"] = json!(4242424242424242.0),
+            "pan_not_allowed",
+        ),
+        (
+            |v| v["items"][0]["quantity"] = json!(-4242424242424241i64),
+            "validation_failed",
+        ),
+        (|v| v["items"][0]["quantity"] = json!(4242.4242), "validation_failed"),
+        (|v| v["payment"]["method"] = json!("4242x"), "validation_failed"),
+        (
+            |v| v["customer"]["id"] = json!(4242424242424241u64),
+            "validation_failed",
+        ),
+        (|v| v["metadata"]["note"] = json!(["4242 nested"]), "validation_failed"),
+    ];
+    for (set, code) in cases {
+        let mut body = request(&tx(), "fp-numbers");
+        set(&mut body);
+        let response = app.post_decision(&body).await;
+        assert_eq!(response.status(), 422, "{body}");
+        let text = response.text().await.expect("body");
+        let error: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(error["error"]["code"], code, "{body}: {text}");
+        assert_no_pan(&text, &body.to_string());
+        assert!(
+            error["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{text}"
+        );
+    }
+    let garbage = app
+        .post_raw("{\"transaction_id\": 4242424242424241x}", Some("application/json"))
+        .await;
+    assert_eq!(garbage.status(), 400);
+    assert_no_pan(&garbage.text().await.expect("body"), "invalid JSON");
+    assert_no_pan_logged();
+}
+
+#[tokio::test]
+async fn paths_queries_and_user_agents_never_reach_the_logs() {
+    testkit::logs::capture();
+    // Redis at a port nothing listens on: every store call fails and is logged.
+    let app = Spawn::new(Backend::Memory)
+        .set("RISK__REDIS__URL", format!("redis://127.0.0.1:{}", free_port()))
+        .start()
+        .await;
+    let pan = "4242424242424242";
+    for path in [
+        format!("/v1/decisions/{pan}?q={pan}"),
+        format!("/v1/decisions/tx-{pan}"),
+        format!("/nowhere/{pan}?{pan}"),
+    ] {
+        let response = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .header("user-agent", format!("agent {pan}"))
+            .send()
+            .await
+            .expect("request");
+        assert!(response.status().is_client_error() || response.status().is_server_error());
+    }
+    let mut body = request(&tx(), "fp-logs");
+    body["device"]["user_agent"] = json!("Mozilla/5.0");
+    let decided = app
+        .client
+        .post(format!("{}/v1/decisions?card={pan}", app.address))
+        .header("user-agent", format!("agent {pan}"))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(decided.status(), 200, "degraded, still decided");
+    let logs = testkit::logs::captured();
+    assert!(logs.contains("velocity"), "the outage was logged");
+    assert_no_pan_logged();
+}
