@@ -18,6 +18,8 @@ pub enum ApiError {
     Validation { field: Option<String>, message: String },
     #[error("a value looks like a full card number; send the gateway's token instead")]
     PanNotAllowed { field: Option<String> },
+    #[error("this transaction_id was decided before with another amount, currency, customer or card")]
+    IdempotencyMismatch,
     #[error("rate limit exceeded for this caller")]
     RateLimited { retry_after_secs: u64 },
     #[error("no decision policy is loaded yet")]
@@ -43,6 +45,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Validation { .. } => "validation_failed",
             ApiError::PanNotAllowed { .. } => "pan_not_allowed",
+            ApiError::IdempotencyMismatch => "idempotency_mismatch",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::NotReady => "not_ready",
             ApiError::NotFound(_) => "not_found",
@@ -80,6 +83,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation { .. } | ApiError::PanNotAllowed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::IdempotencyMismatch => StatusCode::CONFLICT,
             ApiError::NotReady | ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::ModelRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,

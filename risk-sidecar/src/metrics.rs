@@ -15,6 +15,7 @@ pub const VELOCITY_STORE_DURATION: &str = "risk_velocity_store_duration_seconds"
 pub const DEGRADED_DECISIONS: &str = "risk_degraded_decisions_total";
 pub const STORE_ERRORS: &str = "risk_redis_errors_total";
 pub const RATE_LIMITED: &str = "risk_rate_limited_total";
+pub const IDEMPOTENCY_MISMATCHES: &str = "risk_idempotency_mismatches_total";
 pub const POLICY_RELOADS: &str = "risk_policy_reloads_total";
 pub const POLICY_RULE_ERRORS: &str = "risk_policy_rule_errors_total";
 pub const MODEL_RELOADS: &str = "risk_model_reloads_total";
@@ -73,6 +74,10 @@ fn describe_all() {
     describe_counter!(DEGRADED_DECISIONS, "Decisions made without an input, by input.");
     describe_counter!(STORE_ERRORS, "Velocity store failures, by operation and error kind.");
     describe_counter!(RATE_LIMITED, "Requests refused by the per-caller rate limit.");
+    describe_counter!(
+        IDEMPOTENCY_MISMATCHES,
+        "Retries refused because the amount, currency, customer or card changed (409)."
+    );
     describe_counter!(POLICY_RELOADS, "Policy file reloads, by result.");
     describe_counter!(
         POLICY_RULE_ERRORS,
@@ -116,6 +121,10 @@ pub fn store_error(op: &'static str, error_kind: &'static str) {
 
 pub fn rate_limited() {
     counter!(RATE_LIMITED).increment(1);
+}
+
+pub fn idempotency_mismatch() {
+    counter!(IDEMPOTENCY_MISMATCHES).increment(1);
 }
 
 pub fn policy_reload(result: &'static str) {

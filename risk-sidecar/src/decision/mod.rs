@@ -5,6 +5,7 @@ pub mod features;
 pub mod input;
 pub mod pan;
 pub mod policy;
+pub mod stored;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,9 +69,10 @@ impl DecisionService {
         crate::metrics::velocity_store(store.state().as_str(), observe_start.elapsed());
         let snapshot = match observed {
             Ok(observed) => {
-                if let Some(json) = observed.stored_decision {
-                    // A retry: the same decision, counted once (the store saw the id before).
-                    return Ok(json);
+                if let Some(record) = observed.stored_decision {
+                    // A retry: the same decision, counted once (the store saw the id
+                    // before), unless the payment itself changed.
+                    return retry_answer(&record, &stored::payment_key(input));
                 }
                 Some(observed.snapshot)
             }
@@ -105,26 +107,32 @@ impl DecisionService {
             policy_version: policy.version.clone(),
             degraded,
             evaluated_in_us: 0,
-            features: with_features.then(|| features.by_name()),
+            features: None,
         };
         response.evaluated_in_us = start.elapsed().as_micros() as u64;
-        let json = serde_json::to_string(&response).map_err(|e| ApiError::Internal(e.into()))?;
+        let to_json = |r: &DecisionResponse| serde_json::to_string(r).map_err(|e| ApiError::Internal(e.into()));
+        let json = to_json(&response)?;
+        let payment_key = stored::payment_key(input);
         let stored = self
             .within(
                 start,
-                store.store_decision(&input.transaction_id, &json),
+                store.store_decision(&input.transaction_id, &stored::encode(&payment_key, &json)),
                 "store_decision",
             )
             .await;
         crate::metrics::decision(response.decision, start.elapsed());
         match stored {
+            Ok(None) if with_features => {
+                response.features = Some(features.by_name());
+                to_json(&response)
+            }
             Ok(None) => Ok(json),
-            // Lost a race with a concurrent retry: answer with the decision that was stored first.
-            Ok(Some(first)) => Ok(first),
+            // Lost a race with a concurrent retry: answer with the decision stored first.
+            Ok(Some(first)) => retry_answer(&first, &payment_key),
             Err(_) => {
                 response.degraded.push(Degraded::IdempotencyUnavailable);
-                let json = serde_json::to_string(&response).map_err(|e| ApiError::Internal(e.into()))?;
-                Ok(json)
+                response.features = with_features.then(|| features.by_name());
+                to_json(&response)
             }
         }
     }
@@ -160,7 +168,7 @@ impl DecisionService {
 
     pub async fn get(&self, store: &VelocityStore, transaction_id: &str) -> Result<String, ApiError> {
         match store.get_decision(transaction_id).await {
-            Ok(Some(json)) => Ok(json),
+            Ok(Some(record)) => Ok(stored::decode(&record).response_json.to_owned()),
             Ok(None) => Err(ApiError::NotFound("no decision for this transaction id")),
             Err(e) => {
                 crate::metrics::store_error("get_decision", e.as_label());
@@ -222,6 +230,17 @@ impl Reloader {
                 Err(e)
             }
         }
+    }
+}
+
+/// The stored decision for a retry of the same payment; 409 for a changed one.
+fn retry_answer(record: &str, payment_key: &str) -> Result<String, ApiError> {
+    let stored = stored::decode(record);
+    if stored.same_payment(payment_key) {
+        Ok(stored.response_json.to_owned())
+    } else {
+        crate::metrics::idempotency_mismatch();
+        Err(ApiError::IdempotencyMismatch)
     }
 }
 

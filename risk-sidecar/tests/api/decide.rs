@@ -67,9 +67,11 @@ async fn a_retry_returns_the_same_decision_and_changes_no_counter() {
         let card = format!("card-retry-{}", tx());
         let first_tx = tx();
         let first = app.decide_ok(&request(&first_tx, &card)).await;
-        // The retry comes later and with a changed body: the transaction id decides.
+        // The retry comes later and with a changed body (not the payment itself, which
+        // would be a 409): the transaction id decides.
         let mut changed = request(&first_tx, &card);
-        changed["amount"]["value_minor"] = json!(999_999);
+        changed["device"]["ip"] = json!("198.51.100.9");
+        changed["metadata"]["order"] = json!("changed");
         let retry = app.decide_ok(&changed).await;
         assert_eq!(retry["decision_id"], first["decision_id"], "{backend:?}");
         assert_eq!(retry["decision"], first["decision"]);

@@ -62,6 +62,7 @@ async fn documented_error_codes_match_the_server_and_the_example_matches_a_real_
         "invalid_json",
         "payload_too_large",
         "unsupported_media_type",
+        "idempotency_mismatch",
         "validation_failed",
         "pan_not_allowed",
         "rate_limited",

@@ -180,3 +180,67 @@ async fn paths_queries_and_user_agents_never_reach_the_logs() {
     assert!(logs.contains("velocity"), "the outage was logged");
     assert_no_pan_logged();
 }
+
+#[tokio::test]
+async fn a_retry_that_changes_the_payment_is_409_and_counts_nothing() {
+    for backend in BACKENDS {
+        let (_dir, policy) = policy_file(SHOW_CARD_COUNT);
+        let app = Spawn::new(backend)
+            .set("RISK__POLICY__PATH", policy.display())
+            .start()
+            .await;
+        let card = format!("card-mismatch-{}", tx());
+        let id = tx();
+        let first = app.decide_ok(&request(&id, &card)).await;
+        let changes: Vec<(&str, Change)> = vec![
+            ("amount", |v| v["amount"]["value_minor"] = json!(1)),
+            ("currency", |v| v["amount"]["currency"] = json!("USD")),
+            ("customer", |v| v["customer"]["id"] = json!("cus-someone-else")),
+            ("card", |v| v["payment"]["card_fingerprint"] = json!("fp-another-card")),
+        ];
+        for (what, change) in changes {
+            let mut changed = request(&id, &card);
+            change(&mut changed);
+            let response = app.post_decision(&changed).await;
+            assert_eq!(response.status(), 409, "{backend:?}: another {what}");
+            let body: Value = response.json().await.expect("json");
+            assert_eq!(body["error"]["code"], "idempotency_mismatch");
+        }
+        // Other fields may change on a retry: the first decision stands.
+        let mut retry = request(&id, &card);
+        retry["device"]["ip"] = json!("198.51.100.1");
+        assert_eq!(app.decide_ok(&retry).await, first, "{backend:?}");
+        // Nothing was counted for the refused ones.
+        let next = app.decide_ok(&request(&tx(), &card)).await;
+        assert_eq!(next["reasons"][0]["message"], "card used 2 times in the last minute");
+    }
+}
+
+#[tokio::test]
+async fn the_feature_row_goes_only_to_the_request_that_asked() {
+    let app = spawn_app(Backend::Redis).await;
+    let id = tx();
+    let body = request(&id, &format!("card-features-{}", tx()));
+    let asked: Value = app
+        .client
+        .post(format!("{}/v1/decisions", app.address))
+        .header("x-risk-features", "true")
+        .json(&body)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert!(asked["features"].is_object(), "{asked}");
+    let retry = app.decide_ok(&body).await;
+    assert!(retry.get("features").is_none(), "a retry: {retry}");
+    let read: Value = app
+        .get(&format!("/v1/decisions/{id}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(read.get("features").is_none(), "a read: {read}");
+    assert_eq!(read["decision_id"], asked["decision_id"]);
+}
