@@ -12,6 +12,8 @@ pub enum ApiError {
     InvalidJson(String),
     #[error("request body is larger than 64 KiB")]
     PayloadTooLarge,
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
     #[error("{message}")]
@@ -42,6 +44,7 @@ impl ApiError {
         match self {
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Validation { .. } => "validation_failed",
             ApiError::PanNotAllowed { .. } => "pan_not_allowed",
@@ -80,6 +83,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation { .. } | ApiError::PanNotAllowed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -64,6 +64,7 @@ mod tests {
         let limiter = CallerLimiter::new(&LimitSettings {
             per_second: 1,
             burst: 2,
+            trusted_callers: Vec::new(),
         });
         assert!(limiter.check("a").is_ok());
         assert!(limiter.check("a").is_ok());
@@ -79,6 +80,7 @@ mod tests {
         let limiter = CallerLimiter::new(&LimitSettings {
             per_second: 1,
             burst: 1,
+            trusted_callers: Vec::new(),
         });
         let long = "x".repeat(200);
         assert!(limiter.check(&long).is_ok());

@@ -36,6 +36,8 @@ pub struct ServerSettings {
     pub port: u16,
     pub workers: usize,
     pub shutdown_grace_ms: u64,
+    /// A request's head and body must have arrived within this.
+    pub request_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,12 +71,18 @@ pub struct PolicySettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct DecisionSettings {
     pub budget_ms: u64,
+    /// At the HTTP edge, an `occurred_at` further back than this is refused (replay and
+    /// training take any date).
+    pub max_event_age_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct LimitSettings {
     pub per_second: u32,
     pub burst: u32,
+    /// Peers (addresses or CIDR ranges) whose `X-Client-Id` names the caller; any other
+    /// caller is its address, whatever header it sends.
+    pub trusted_callers: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,7 +119,7 @@ impl Settings {
     }
 
     fn build(source: Option<HashMap<String, String>>) -> Result<Settings, SettingsError> {
-        let settings: Settings = servicekit::load_settings(BASE_FILE, ENV_PREFIX, &[], source)?;
+        let settings: Settings = servicekit::load_settings(BASE_FILE, ENV_PREFIX, &["limits.trusted_callers"], source)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -202,6 +210,12 @@ impl PolicySettings {
 impl DecisionSettings {
     pub fn budget(&self) -> Duration {
         Duration::from_millis(self.budget_ms)
+    }
+}
+
+impl ServerSettings {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms.max(1))
     }
 }
 

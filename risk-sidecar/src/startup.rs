@@ -138,6 +138,12 @@ impl Application {
         let limiter_data = web::Data::from(limiter);
         let readiness_data = web::Data::from(Arc::clone(&readiness));
         let metrics_data = web::Data::new(metrics);
+        let edge_data = web::Data::new(crate::routes::Edge {
+            max_body_bytes: MAX_BODY_BYTES,
+            body_timeout: settings.server.request_timeout(),
+            max_event_age_days: settings.decision.max_event_age_days,
+            trusted_callers: settings.limits.trusted_callers.clone(),
+        });
         let reloader_data = web::Data::new(reloader.clone());
         let server = HttpServer::new(move || {
             let stores = stores.clone();
@@ -154,11 +160,13 @@ impl Application {
                 .app_data(limiter_data.clone())
                 .app_data(readiness_data.clone())
                 .app_data(metrics_data.clone())
+                .app_data(edge_data.clone())
                 .app_data(reloader_data.clone())
                 .configure(crate::routes::configure)
                 .default_service(web::to(crate::routes::not_found))
         })
         .workers(workers)
+        .client_request_timeout(settings.server.request_timeout())
         .disable_signals()
         .shutdown_timeout(settings.server.shutdown_grace().as_secs().max(1))
         .listen(listener)

@@ -1,40 +1,64 @@
 //! `POST /v1/decisions`
 
-use actix_web::error::PayloadError;
+use std::time::Duration;
+
 use actix_web::http::header::{CONTENT_TYPE, ContentType};
 use actix_web::{HttpRequest, HttpResponse, web};
+use ipnet::IpNet;
 
 use crate::decision::DecisionService;
-use crate::decision::input::DecisionInput;
+use crate::decision::input::{DecisionInput, InputError};
 use crate::error::ApiError;
 use crate::limiter::CallerLimiter;
 use crate::store::VelocityStore;
 
-/// Callers name themselves with this header; otherwise their address is their key.
+/// Trusted callers name themselves with this header; others are their address.
 const CLIENT_ID_HEADER: &str = "x-client-id";
 /// `true` adds the model's input row to the response.
 const FEATURES_HEADER: &str = "x-risk-features";
+const DAY_MS: i64 = 86_400_000;
+
+/// What the HTTP edge checks that replay and training do not.
+pub struct Edge {
+    pub max_body_bytes: usize,
+    /// The whole body must have arrived within this.
+    pub body_timeout: Duration,
+    pub max_event_age_days: u32,
+    pub trusted_callers: Vec<IpNet>,
+}
 
 #[tracing::instrument(name = "Decision request", skip_all)]
 pub async fn decide(
     req: HttpRequest,
-    body: Result<web::Bytes, actix_web::Error>,
+    payload: web::Payload,
+    edge: web::Data<Edge>,
     service: web::Data<DecisionService>,
     store: web::Data<VelocityStore>,
     limiter: web::Data<CallerLimiter>,
 ) -> Result<HttpResponse, ApiError> {
-    limiter.check(&caller(&req)).map_err(|retry_after_secs| {
-        crate::metrics::rate_limited();
-        ApiError::RateLimited { retry_after_secs }
-    })?;
+    limiter
+        .check(&caller(&req, &edge.trusted_callers))
+        .map_err(|retry_after_secs| {
+            crate::metrics::rate_limited();
+            ApiError::RateLimited { retry_after_secs }
+        })?;
     if !is_json(&req) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let body = body.map_err(|e| match e.as_error::<PayloadError>() {
-        Some(PayloadError::Overflow) => ApiError::PayloadTooLarge,
-        _ => ApiError::InvalidJson("failed to read the request body".to_owned()),
-    })?;
-    let input = DecisionInput::parse(&body, now_ms())?;
+    let body = tokio::time::timeout(edge.body_timeout, payload.to_bytes_limited(edge.max_body_bytes))
+        .await
+        .map_err(|_| ApiError::RequestTimeout)?
+        .map_err(|_| ApiError::PayloadTooLarge)?
+        .map_err(|_| ApiError::InvalidJson("failed to read the request body".to_owned()))?;
+    let now = now_ms();
+    let input = DecisionInput::parse(&body, now)?;
+    if input.occurred_at_ms < now - i64::from(edge.max_event_age_days) * DAY_MS {
+        return Err(InputError::Invalid {
+            field: Some("occurred_at".to_owned()),
+            message: format!("is more than {} days in the past", edge.max_event_age_days),
+        }
+        .into());
+    }
     let with_features = req
         .headers()
         .get(FEATURES_HEADER)
@@ -44,10 +68,19 @@ pub async fn decide(
     Ok(HttpResponse::Ok().insert_header(ContentType::json()).body(json))
 }
 
-fn caller(req: &HttpRequest) -> String {
-    match req.headers().get(CLIENT_ID_HEADER).and_then(|v| v.to_str().ok()) {
-        Some(id) if !id.is_empty() => id.to_owned(),
-        _ => req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
+/// The limiter's key: the peer's address; for a trusted peer, the caller it names.
+fn caller(req: &HttpRequest, trusted: &[IpNet]) -> String {
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
+        return String::new();
+    };
+    let named = req
+        .headers()
+        .get(CLIENT_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| !id.is_empty());
+    match named {
+        Some(id) if trusted.iter().any(|net| net.contains(&peer)) => format!("{peer}/{id}"),
+        _ => peer.to_string(),
     }
 }
 

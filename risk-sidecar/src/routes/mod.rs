@@ -8,7 +8,7 @@ mod health;
 use actix_web::web;
 
 pub use admin::reload;
-pub use decide::decide;
+pub use decide::{Edge, decide};
 pub use get_decision::get_decision;
 pub use health::{healthz, metrics, not_found, readyz};
 

@@ -166,6 +166,11 @@ impl Entity {
         }
         stats.first_seen_ms = self.first_seen_ms.unwrap_or(ts);
         stats.linked_24h = self.linked.values().filter(|t| **t > ts - DAY_MS).count() as u32;
+        // At most 30 days of hours, the oldest going first, after this decision's sums
+        // (as in velocity.lua).
+        while !already_counted && self.hourly.len() > SUM_HOURS[2] as usize {
+            self.hourly.pop_first();
+        }
         stats
     }
 

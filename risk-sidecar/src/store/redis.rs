@@ -73,8 +73,17 @@ impl RedisStore {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         if store.state() == StoreState::Connected {
-            let _: String = store.pool.next().script_load(VELOCITY_LUA).await?;
-            tracing::info!("Connected to Redis.");
+            // Under the connect timeout, not the decision's: a slow Redis must not fail
+            // the start. Not loaded now, it is loaded on the first NOSCRIPT.
+            let options = fred::types::config::Options {
+                timeout: Some(settings.connect_timeout()),
+                ..Default::default()
+            };
+            let loaded: Result<String, _> = store.pool.next().with_options(&options).script_load(VELOCITY_LUA).await;
+            match loaded {
+                Ok(_) => tracing::info!("Connected to Redis."),
+                Err(e) => tracing::warn!(error = %e, "Redis is slow; the script is loaded on first use."),
+            }
         } else {
             tracing::warn!("Redis is not reachable; deciding without velocity until it is.");
         }
@@ -218,6 +227,14 @@ impl RedisStore {
         } else {
             Err(StoreError::Disconnected)
         }
+    }
+
+    /// How many fields an entity's amount hash holds (for the tests of its bound).
+    #[cfg(test)]
+    pub async fn amount_fields(&self, kind: super::EntityKind, id: &str) -> Result<u64, StoreError> {
+        let key = format!("{}:{}:{{{id}}}:am", self.prefix, kind.as_str());
+        let client = self.connected()?;
+        Ok(client.custom(fred::cmd!("HLEN"), vec![key]).await?)
     }
 
     fn decision_key(&self, transaction_id: &str) -> String {

@@ -239,3 +239,35 @@ async fn amount_sums_cover_whole_hours() {
         assert_eq!(card.counts[2], 2, "{name}: counts stay exact to the millisecond");
     }
 }
+
+#[tokio::test]
+async fn back_dated_events_cannot_grow_the_amount_hash() {
+    const HOUR: i64 = 3_600_000;
+    for (name, store) in both_stores().await {
+        let card = format!("card-backdated-{}", uuid::Uuid::new_v4().simple());
+        // One event in each of 1,500 different hours, newest first: every one is
+        // "before" the hash's newest hour, so no field is ever stale relative to it.
+        for i in 0..1_500 {
+            let tx = format!("old-{i}");
+            store
+                .observe(&obs(&tx, T0 - i * HOUR, &card, "cus-backdated", 1))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: event {i}: {e}"));
+        }
+        if let VelocityStore::Redis(redis) = &store {
+            let fields = redis.amount_fields(EntityKind::Card, &card).await.expect("hlen");
+            assert!(fields <= 2 * 720 + 1, "{name}: {fields} fields after the flood");
+        }
+        let now = store
+            .observe(&obs("now", T0 + HOUR, &card, "cus-backdated", 5))
+            .await
+            .expect("a decision");
+        let snapshot = now.snapshot.card.expect("card stats");
+        // The last 24 hours before T0 + 1h hold 23 one-unit events and this one.
+        assert_eq!(snapshot.amount_sums[0], 5 + 23, "{name}");
+        if let VelocityStore::Redis(redis) = &store {
+            let fields = redis.amount_fields(EntityKind::Card, &card).await.expect("hlen");
+            assert!(fields <= 2 * 720 + 1, "{name}: {fields} fields");
+        }
+    }
+}

@@ -23,14 +23,18 @@
 -- Old events are not deleted by time (counts look at their window only) but by rank,
 -- beyond the cap; keys expire a TTL after their last write. Sums are kept per hour, so
 -- their cost does not grow with the number of events: a sum over 24h covers the event's
--- hour and the 23 before it (7d: 168 hours, 30d: 720). A transaction id seen before
--- writes nothing, so a retry is counted once.
+-- hour and the 23 before it (7d: 168 hours, 30d: 720). The hash holds at most 720
+-- hours: beyond that the oldest go (back-dated events cannot grow it), and fields are
+-- deleted in chunks (`unpack` has a limit). A transaction id seen before writes
+-- nothing, so a retry is counted once.
 -- memory.rs implements the same semantics; the store tests run against both.
 
 local tx, ts, amount = ARGV[1], ARGV[2], ARGV[3]
 local ev_rank, ln_rank, ttl = ARGV[4], ARGV[5], ARGV[6]
 local sum_field, n_field, hour = ARGV[12], ARGV[13], tonumber(ARGV[14])
 local HOURS = {24, 168, 720}
+local MAX_HOURS = HOURS[3]
+local CHUNK = 500
 local out = {}
 
 for e = 0, #KEYS / 3 - 1 do
@@ -54,7 +58,7 @@ for e = 0, #KEYS / 3 - 1 do
   local base = #out
   for i = 1, 5 do out[base + i] = redis.call('ZCOUNT', ev, ARGV[6 + i], '+inf') end
   local sums, ns = {0, 0, 0}, {0, 0, 0}
-  local first, stale = nil, {}
+  local first, stale, kept = nil, {}, {}
   local fields = redis.call('HGETALL', am)
   for i = 1, #fields, 2 do
     local f = fields[i]
@@ -66,6 +70,7 @@ for e = 0, #KEYS / 3 - 1 do
       if h <= hour - HOURS[3] then
         stale[#stale + 1] = f
       else
+        if kind == 's' then kept[#kept + 1] = h end
         local v = tonumber(fields[i + 1])
         local into = (kind == 's') and sums or ns
         for w = 1, 3 do
@@ -80,7 +85,16 @@ for e = 0, #KEYS / 3 - 1 do
       first = tonumber(ts)
       redis.call('HSET', am, '^first', ts)
     end
-    if #stale > 0 then redis.call('HDEL', am, unpack(stale)) end
+    if #kept > MAX_HOURS then
+      table.sort(kept)
+      for i = 1, #kept - MAX_HOURS do
+        stale[#stale + 1] = 's' .. kept[i]
+        stale[#stale + 1] = 'n' .. kept[i]
+      end
+    end
+    for i = 1, #stale, CHUNK do
+      redis.call('HDEL', am, unpack(stale, i, math.min(i + CHUNK - 1, #stale)))
+    end
     redis.call('PEXPIRE', am, ttl)
   end
   for i = 1, 3 do out[base + 5 + i] = sums[i]; out[base + 8 + i] = ns[i] end

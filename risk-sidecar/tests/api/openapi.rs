@@ -61,6 +61,7 @@ async fn documented_error_codes_match_the_server_and_the_example_matches_a_real_
     let expected: BTreeSet<String> = [
         "invalid_json",
         "payload_too_large",
+        "request_timeout",
         "unsupported_media_type",
         "idempotency_mismatch",
         "validation_failed",

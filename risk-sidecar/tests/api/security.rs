@@ -244,3 +244,116 @@ async fn the_feature_row_goes_only_to_the_request_that_asked() {
     assert!(read.get("features").is_none(), "a read: {read}");
     assert_eq!(read["decision_id"], asked["decision_id"]);
 }
+
+#[tokio::test]
+async fn an_event_older_than_the_allowed_age_is_refused_at_the_edge() {
+    let app = spawn_app(Backend::Memory).await;
+    for old in ["0001-01-01T00:00:00Z", "2024-01-01T00:00:00Z"] {
+        let mut body = request(&tx(), "card-old");
+        body["occurred_at"] = json!(old);
+        let response = app.post_decision(&body).await;
+        assert_eq!(response.status(), 422, "{old}");
+        let error: Value = response.json().await.expect("json");
+        assert_eq!(error["error"]["field"], "occurred_at");
+    }
+    let mut recent = request(&tx(), "card-old");
+    let month_ago = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+    recent["occurred_at"] = json!(
+        month_ago
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("time")
+    );
+    assert_eq!(app.post_decision(&recent).await.status(), 200, "a month back is fine");
+}
+
+#[tokio::test]
+async fn the_rate_limit_keys_on_the_peer_not_on_a_header_the_caller_chooses() {
+    let app = Spawn::new(Backend::Memory)
+        .set("RISK__LIMITS__PER_SECOND", 1)
+        .set("RISK__LIMITS__BURST", 2)
+        .start()
+        .await;
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let response = app
+            .client
+            .post(format!("{}/v1/decisions", app.address))
+            .header("x-client-id", format!("a-new-name-{i}"))
+            .json(&request(&tx(), "card-limit"))
+            .send()
+            .await
+            .expect("request");
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(
+        statuses[3], 429,
+        "a new X-Client-Id each time is the same caller: {statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_in_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = Spawn::new(Backend::Memory)
+        .set("RISK__SERVER__REQUEST_TIMEOUT_MS", 1000)
+        .start()
+        .await;
+    let address = app.address.replace("http://", "");
+    let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect");
+    let head =
+        "POST /v1/decisions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.expect("head");
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    // One byte every 200 ms: at most 5 s of trickling before the test gives up.
+    for _ in 0..25 {
+        if stream.write_all(b" ").await.is_err() {
+            break;
+        }
+        let mut buf = [0u8; 512];
+        match tokio::time::timeout(std::time::Duration::from_millis(200), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                answer.extend_from_slice(&buf[..n]);
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "still reading the body after {:?}",
+        started.elapsed()
+    );
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_slow_redis_at_start_up_starts_degraded_and_counting_resumes() {
+    let proxy = ChaosProxy::start(&redis_url().replace("redis://", "")).await;
+    proxy.set_delay(std::time::Duration::from_millis(50));
+    let (_dir, policy) = policy_file(SHOW_CARD_COUNT);
+    let app = Spawn::new(Backend::Redis)
+        .set("RISK__REDIS__URL", format!("redis://{}", proxy.address))
+        .set("RISK__REDIS__COMMAND_TIMEOUT_MS", 5)
+        .set("RISK__DECISION__BUDGET_MS", 10)
+        .set("RISK__POLICY__PATH", policy.display())
+        .start()
+        .await;
+    let slow = app.decide_ok(&request(&tx(), "card-slow-start")).await;
+    let degraded = slow["degraded"].as_array().cloned().unwrap_or_default();
+    assert!(degraded.contains(&json!("velocity_unavailable")), "{slow}");
+    proxy.set_delay(std::time::Duration::ZERO);
+    let card = format!("card-slow-{}", tx());
+    let resumed = eventually(std::time::Duration::from_secs(10), || {
+        let body = request(&tx(), &card);
+        let app = &app;
+        async move {
+            let decided = app.decide_ok(&body).await;
+            decided["degraded"] == json!([])
+        }
+    })
+    .await;
+    assert!(resumed, "counting resumed once Redis was quick again");
+}
