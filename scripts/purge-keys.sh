@@ -6,5 +6,6 @@ set -euo pipefail
 url=${REDIS_URL:-redis://127.0.0.1:6379}
 command -v redis-cli >/dev/null || exit 0
 for pattern in "$@"; do
-  redis-cli -u "$url" --scan --pattern "$pattern" | xargs -r -n 1000 redis-cli -u "$url" unlink >/dev/null
+  # One key a line: split on newlines only, so a key with spaces stays one argument.
+  redis-cli -u "$url" --scan --pattern "$pattern" | xargs -r -d '\n' -n 1000 redis-cli -u "$url" unlink >/dev/null
 done

@@ -145,9 +145,14 @@ impl Settings {
             return Err(invalid("redis.key_prefix", "must be non-empty and free of braces"));
         }
         let url = self.redis.url.expose_secret();
-        let known_scheme = url.starts_with("redis://") || url.starts_with("redis-cluster://");
+        let known_scheme = ["redis://", "rediss://", "redis-cluster://", "rediss-cluster://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme));
         if !url.is_empty() && (!known_scheme || fred::types::config::Config::from_url(url).is_err()) {
-            return Err(invalid("redis.url", "is not a redis:// or redis-cluster:// URL"));
+            return Err(invalid(
+                "redis.url",
+                "is not a redis://, rediss://, redis-cluster:// or rediss-cluster:// URL",
+            ));
         }
         if self.decision.budget_ms == 0 {
             return Err(invalid("decision.budget_ms", "must be at least 1"));

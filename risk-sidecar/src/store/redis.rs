@@ -59,7 +59,7 @@ impl RedisStore {
         let _tasks = pool.connect();
         let store = RedisStore {
             pool,
-            clustered: url.starts_with("redis-cluster://"),
+            clustered: url.starts_with("redis-cluster://") || url.starts_with("rediss-cluster://"),
             prefix: settings.key_prefix.clone(),
             // Known without asking Redis; a server that lacks it answers NOSCRIPT and gets it.
             script_sha: fred::util::sha1_hash(VELOCITY_LUA),

@@ -357,3 +357,50 @@ async fn a_slow_redis_at_start_up_starts_degraded_and_counting_resumes() {
     .await;
     assert!(resumed, "counting resumed once Redis was quick again");
 }
+
+#[tokio::test]
+async fn a_rediss_url_connects_over_tls() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.expect("a connection");
+        let mut first = [0u8; 1];
+        let _ = stream.read_exact(&mut first).await;
+        let _ = tx.send(first[0]);
+    });
+    let _app = Spawn::new(Backend::Redis)
+        .set("RISK__REDIS__URL", format!("rediss://127.0.0.1:{port}"))
+        .set("RISK__REDIS__CONNECT_TIMEOUT_MS", 200)
+        .start()
+        .await;
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), rx)
+        .await
+        .expect("the sidecar connected")
+        .expect("a byte");
+    assert_eq!(first, 0x16, "a TLS handshake record, not a plain RESP command");
+}
+
+#[test]
+fn the_purge_script_deletes_keys_with_spaces() {
+    use std::process::Command;
+    let prefix = format!("test-purge-{}", tx());
+    let key = format!("{prefix}:a key with spaces");
+    let cli = |args: &[&str]| {
+        Command::new("redis-cli")
+            .args(["-u", &redis_url()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs")
+    };
+    cli(&["set", &key, "1"]);
+    let purged = Command::new(repo_path("scripts/purge-keys.sh"))
+        .arg(format!("{prefix}*"))
+        .env("REDIS_URL", redis_url())
+        .status()
+        .expect("the script runs");
+    assert!(purged.success());
+    let left = cli(&["exists", &key]);
+    assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "0", "the key is gone");
+}
