@@ -11,7 +11,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 PG_ADMIN_URL := $(DATABASE_URL)
 
-.PHONY: help run test e2e bench-shop migrate postgres lint fmt build bench loadtest train score simulate model-fixture ort redis clean
+.PHONY: help run test fuzz e2e bench-shop migrate postgres lint fmt build bench loadtest train score simulate model-fixture ort redis clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,11 +21,16 @@ run: redis postgres ort ## The whole system with demo data: Redis, PostgreSQL, t
 	@psql "$(PG_ADMIN_URL)" -Atqc "select 1 from pg_database where datname = 'shop'" | grep -q 1 || psql "$(PG_ADMIN_URL)" -qc "create database shop"
 	scripts/run.sh
 
-test: redis postgres ort ## Every test: format, clippy, unit, property, integration (real Redis, PostgreSQL, sidecar) and the browser end-to-end test
+test: redis postgres ort ## Every test: format, clippy, unit, property, integration (real Redis, PostgreSQL, sidecar), a 10 s fuzz run and the browser end-to-end test
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo test --workspace --locked --no-fail-fast; status=$$?; scripts/purge-keys.sh 'test-*' 'bench-*'; scripts/drop-test-databases.sh; exit $$status
+	scripts/fuzz.sh 10
 	scripts/e2e.sh
+
+FUZZ_SECONDS ?= 60
+fuzz: ## Fuzz the sidecar's request parser and card-number scanner (cargo fuzz, FUZZ_SECONDS per target; 10 s in make test)
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 e2e: postgres ort ## The browser test alone: sign up, buy, card-testing burst meets the challenge (screenshots in target/e2e/)
 	scripts/e2e.sh
