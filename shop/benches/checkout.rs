@@ -76,26 +76,6 @@ async fn ready_shopper(http: &reqwest::Client, base: &str, n: usize) -> String {
     token
 }
 
-/// A Luhn-valid number per n.
-fn card(n: usize) -> String {
-    // Offset: 4000 0000 0000 0002 and friends are the sandbox's decline numbers.
-    let body = format!("4{:014}", 10_000_000 + n);
-    let sum: u32 = body
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 0 {
-                if d > 4 { d * 2 - 9 } else { d * 2 }
-            } else {
-                d
-            }
-        })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
-}
-
 async fn checkout(http: &reqwest::Client, base: &str, token: &str, n: usize) -> Duration {
     let started = Instant::now();
     let response = http
@@ -104,7 +84,7 @@ async fn checkout(http: &reqwest::Client, base: &str, token: &str, n: usize) -> 
         .header("Idempotency-Key", format!("bench-{n}"))
         .header("X-Device-Id", format!("dev-bench-{n}"))
         .json(&json!({
-            "card": {"number": card(n), "exp_month": 12, "exp_year": 2099, "cvc": "123"},
+            "card": {"number": testkit::gateway::approved_card(n as u32), "exp_month": 12, "exp_year": 2099, "cvc": "123"},
             "shipping_country": "DE", "billing_country": "DE"
         }))
         .send()

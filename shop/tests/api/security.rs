@@ -471,23 +471,6 @@ fn every_setting(app: &TestApp) -> Vec<String> {
     out
 }
 
-fn luhn(digits: &[u8]) -> bool {
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, d)| {
-            let d = u32::from(*d - b'0');
-            if i % 2 == 1 {
-                if d > 4 { d * 2 - 9 } else { d * 2 }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
-}
-
 /// The 16-digit numbers with this BIN and last four whose keyed or plain hash is the
 /// fingerprint, trying every key given.
 fn rebuild(bin: &str, last4: &str, fingerprint: &str, keys: &[String]) -> Option<String> {
@@ -509,7 +492,7 @@ fn rebuild(bin: &str, last4: &str, fingerprint: &str, keys: &[String]) -> Option
             candidate[at] = b'0' + (m % 10) as u8;
             m /= 10;
         }
-        if !luhn(&candidate) {
+        if !testkit::gateway::luhn(std::str::from_utf8(&candidate).expect("digits")) {
             continue;
         }
         let found = || Some(String::from_utf8(candidate.clone()).expect("digits"));

@@ -22,7 +22,7 @@
 mod card;
 mod server;
 
-pub use card::{CardInput, CardNumber, InvalidCard};
+pub use card::{CardInput, CardNumber, InvalidCard, approved_card, luhn};
 pub use server::SandboxGateway;
 
 use std::collections::HashMap;
