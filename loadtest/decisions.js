@@ -14,7 +14,9 @@ const START = Math.floor(Math.random() * 1e6);
 
 const BASE_URL = __ENV.BASE_URL || 'http://127.0.0.1:8081';
 const TARGET = __ENV.TARGET || 'decisions';
-const RUN = `${Date.now()}-${__VU}`;
+// Letters between the numbers: a 13-digit millisecond time alone passes Luhn one time in
+// ten, and the sidecar refuses a card-number-like run in any field.
+const RUN = `t${Date.now().toString(36)}v${__VU}`;
 let counter = 0;
 
 export const options = {
@@ -41,7 +43,7 @@ export const options = {
 function body() {
   counter += 1;
   const line = HISTORY_LINES[(START + counter) % HISTORY_LINES.length];
-  return line.replace(/"transaction_id":"[^"]*"/, `"transaction_id":"k6-${RUN}-${counter}"`);
+  return line.replace(/"transaction_id":"[^"]*"/, `"transaction_id":"k6-${RUN}-n${counter}"`);
 }
 
 export default function () {

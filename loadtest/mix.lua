@@ -9,7 +9,9 @@ function setup(thread)
 end
 
 function init(args)
-  run = string.format("%d-%d", os.time(), tid)
+  -- Letters between the numbers: digits joined by dashes alone could make a 13-19 digit
+  -- Luhn-valid run, which the sidecar refuses as a card number.
+  run = string.format("%dt%d", os.time(), tid)
   counter = 0
   lines = {}
   local path = os.getenv("HISTORY") or "build/history.jsonl"
@@ -24,7 +26,7 @@ request = function()
   counter = counter + 1
   position = position % #lines + 1
   local body = string.gsub(lines[position], '"transaction_id":"[^"]*"',
-    string.format('"transaction_id":"wrk-%s-%d"', run, counter), 1)
+    string.format('"transaction_id":"wrk-%s-n%d"', run, counter), 1)
   return wrk.format("POST", "/v1/decisions", {["Content-Type"] = "application/json"}, body)
 end
 
