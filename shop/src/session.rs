@@ -201,7 +201,7 @@ mod tests {
         assert_eq!(verified_device(b"secret-one", &cookie), Some(id.clone()));
         assert_eq!(verified_device(b"secret-two", &cookie), None);
         assert_eq!(verified_device(b"secret-one", &id), None, "unsigned");
-        let forged = format!("4242424242424242.{}", &cookie[cookie.len() - 32..]);
+        let forged = format!("1234567890123456.{}", &cookie[cookie.len() - 32..]);
         assert_eq!(verified_device(b"secret-one", &forged), None);
     }
 
