@@ -186,13 +186,7 @@ async fn a_declined_card_rejects_the_order_after_the_sidecar_counted_it() {
     assert_eq!(answer.body["status"], "rejected", "{}", answer.body);
     let order = answer.body["order_id"].as_str().expect("order id").to_owned();
     assert_eq!(app.captures(&order).await, 0);
-    let decisions = app
-        .scalar(
-            "select count(*) from risk_decision d join payment_attempt a using (payment_attempt_id)
-               join customer_order o using (order_id) where o.public_id = $1",
-            &order,
-        )
-        .await;
+    let decisions = app.decisions(&order).await;
     assert_eq!(decisions, 1, "the sidecar is asked before the authorisation");
 }
 

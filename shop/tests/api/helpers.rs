@@ -357,6 +357,16 @@ impl TestApp {
         self.gateway.books.operations(&format!("{order_id}:pay_1"), "capture")
     }
 
+    /// How many risk decisions are stored for an order's payments.
+    pub async fn decisions(&self, order_id: &str) -> i64 {
+        self.scalar(
+            "select count(*) from risk_decision d join payment_attempt a using (payment_attempt_id)
+               join customer_order o using (order_id) where o.public_id = $1",
+            order_id,
+        )
+        .await
+    }
+
     /// The gateway's voids of an order's payment.
     pub fn voids(&self, order_id: &str) -> usize {
         self.gateway.books.operations(&format!("{order_id}:pay_1"), "void")

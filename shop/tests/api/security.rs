@@ -150,13 +150,7 @@ async fn the_sidecar_is_asked_before_the_card_is_authorised() {
     let declined = app.checkout(&token, "declined-first", VISA_DECLINED).await;
     assert_eq!(declined.body["status"], "rejected", "{}", declined.body);
     let order = declined.body["order_id"].as_str().expect("id").to_owned();
-    let decisions = app
-        .scalar(
-            "select count(*) from risk_decision d join payment_attempt a using (payment_attempt_id)
-               join customer_order o using (order_id) where o.public_id = $1",
-            &order,
-        )
-        .await;
+    let decisions = app.decisions(&order).await;
     assert_eq!(decisions, 1, "the sidecar decided before the decline");
     let stored = app
         .http
