@@ -12,11 +12,16 @@ if [ ! -f "$secrets" ]; then
     "$(key)" "$(key)" "$(key)" >"$secrets")
   echo "Made local secrets in $secrets."
 fi
+# Keys added since a secrets file was made are appended to it.
+grep -q '^RISK__DECISION_LOG__EMAIL_HASH_KEY=' "$secrets" ||
+  (umask 077; printf 'RISK__DECISION_LOG__EMAIL_HASH_KEY=%s\n' "$(python3 -c 'import secrets; print(secrets.token_hex(32))')" >>"$secrets")
 set -a; . "$secrets"; set +a
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
 SANDBOX_GATEWAY_ADDR=127.0.0.1:8090 ./target/release/sandbox-gateway & pids+=($!)
-RISK__REDIS__URL=${REDIS_URL:-redis://127.0.0.1:6379} RISK__LOG__FORMAT=pretty ./target/release/risk-sidecar & pids+=($!)
+# One database for both services: the shop's tables, and the sidecar's decision log in schema risk.
+RISK__REDIS__URL=${REDIS_URL:-redis://127.0.0.1:6379} RISK__DECISION_LOG__URL=${SHOP__DATABASE__URL:-postgres://postgres@127.0.0.1:5432/shop} \
+  RISK__LOG__FORMAT=pretty ./target/release/risk-sidecar & pids+=($!)
 SHOP__DEV__ENABLED=true SHOP__DEV__DEMO_DATA=true SHOP__LOG__FORMAT=pretty ./target/release/shop & pids+=($!)
 scripts/wait-ready.sh http://127.0.0.1:8090/healthz 60
 scripts/wait-ready.sh http://127.0.0.1:8081/readyz 60
@@ -27,6 +32,7 @@ cat <<MSG
                                                 password: demo-password-1)
   Dev mailbox:    http://localhost:8080/dev/mailbox   (one-time codes of challenged payments)
   Risk sidecar:   http://127.0.0.1:8081        (POST /v1/decisions, /readyz, /metrics)
+  Decision log:   psql postgres://postgres@127.0.0.1:5432/shop -c "select * from risk.decisions"
   Sandbox gateway: http://127.0.0.1:8090     (4242 4242 4242 4242 approved, 4000 0000 0000 0002 declined)
 
   Development mode: the mailbox is on. Secrets: .secrets/local.env.

@@ -1,6 +1,7 @@
 //! The risk sidecar: real-time fraud decisions for the shop's payment code.
 
 pub mod decision;
+pub mod decision_log;
 pub mod error;
 pub mod explain;
 pub mod limiter;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use metrics::{counter, describe_counter, describe_histogram, histogram};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use servicekit::{Matcher, PrometheusHandle};
 
 pub const HTTP_REQUEST_DURATION: &str = "risk_http_request_duration_seconds";
@@ -21,6 +21,15 @@ pub const POLICY_RULE_ERRORS: &str = "risk_policy_rule_errors_total";
 pub const MODEL_RELOADS: &str = "risk_model_reloads_total";
 pub const SHADOW_DECISIONS: &str = "risk_shadow_decisions_total";
 pub const ANOMALY_SCORE: &str = "risk_model_anomaly_score";
+pub const LOG_ENABLED: &str = "risk_decision_log_enabled";
+pub const LOG_QUEUE_DEPTH: &str = "risk_decision_log_queue_depth";
+pub const LOG_SPOOL_BYTES: &str = "risk_decision_log_spool_bytes";
+pub const LOG_ROWS_WRITTEN: &str = "risk_decision_log_rows_written_total";
+pub const LOG_ROWS_SPOOLED: &str = "risk_decision_log_rows_spooled_total";
+pub const LOG_ROWS_DROPPED: &str = "risk_decision_log_rows_dropped_total";
+pub const LOG_WRITE_FAILURES: &str = "risk_decision_log_write_failures_total";
+pub const LOG_WRITE_DURATION: &str = "risk_decision_log_write_duration_seconds";
+pub const LOG_OLDEST_UNWRITTEN: &str = "risk_decision_log_oldest_unwritten_age_seconds";
 
 /// Sub-millisecond work needs fine buckets: 10 µs to 100 ms.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -88,6 +97,83 @@ fn describe_all() {
         SHADOW_DECISIONS,
         "Decisions the shadow model would have made, by whether it agreed."
     );
+    describe_gauge!(LOG_ENABLED, "1 when a decision log (PostgreSQL) is configured.");
+    describe_gauge!(LOG_QUEUE_DEPTH, "Decision-log rows waiting in memory for the writer.");
+    describe_gauge!(
+        LOG_SPOOL_BYTES,
+        metrics::Unit::Bytes,
+        "Size of the decision-log spool on local disk."
+    );
+    describe_counter!(
+        LOG_ROWS_WRITTEN,
+        "Decision-log rows written to PostgreSQL, by path (direct, replayed)."
+    );
+    describe_counter!(LOG_ROWS_SPOOLED, "Decision-log rows appended to the spool and fsynced.");
+    describe_counter!(
+        LOG_ROWS_DROPPED,
+        "Decisions answered but not logged, by reason (queue_full, spool_full, spool_error, closed)."
+    );
+    describe_counter!(
+        LOG_WRITE_FAILURES,
+        "Batch writes to PostgreSQL that failed or timed out."
+    );
+    describe_histogram!(
+        LOG_WRITE_DURATION,
+        metrics::Unit::Seconds,
+        "One batch insert into PostgreSQL."
+    );
+    describe_gauge!(
+        LOG_OLDEST_UNWRITTEN,
+        metrics::Unit::Seconds,
+        "Age of the oldest decision not yet in PostgreSQL (0 when the spool is empty)."
+    );
+}
+
+/// Every decision-log series at zero, before its first event: dashboards and alerts
+/// see it from the first scrape.
+pub fn register_decision_log(enabled: bool) {
+    gauge!(LOG_ENABLED).set(if enabled { 1.0 } else { 0.0 });
+    gauge!(LOG_QUEUE_DEPTH).set(0.0);
+    gauge!(LOG_SPOOL_BYTES).set(0.0);
+    gauge!(LOG_OLDEST_UNWRITTEN).set(0.0);
+    for path in ["direct", "replayed"] {
+        counter!(LOG_ROWS_WRITTEN, "path" => path).increment(0);
+    }
+    counter!(LOG_ROWS_SPOOLED).increment(0);
+    for reason in ["queue_full", "spool_full", "spool_error", "closed"] {
+        counter!(LOG_ROWS_DROPPED, "reason" => reason).increment(0);
+    }
+    counter!(LOG_WRITE_FAILURES).increment(0);
+    let _ = histogram!(LOG_WRITE_DURATION);
+}
+
+pub fn log_written(path: &'static str, rows: usize, elapsed: Duration) {
+    counter!(LOG_ROWS_WRITTEN, "path" => path).increment(rows as u64);
+    histogram!(LOG_WRITE_DURATION).record(elapsed.as_secs_f64());
+}
+
+pub fn log_spooled(rows: usize) {
+    counter!(LOG_ROWS_SPOOLED).increment(rows as u64);
+}
+
+pub fn log_dropped(reason: &'static str, rows: usize) {
+    counter!(LOG_ROWS_DROPPED, "reason" => reason).increment(rows as u64);
+}
+
+pub fn log_write_failure() {
+    counter!(LOG_WRITE_FAILURES).increment(1);
+}
+
+pub fn log_queue_depth(depth: usize) {
+    gauge!(LOG_QUEUE_DEPTH).set(depth as f64);
+}
+
+pub fn log_spool_bytes(bytes: u64) {
+    gauge!(LOG_SPOOL_BYTES).set(bytes as f64);
+}
+
+pub fn log_oldest_unwritten(age_s: f64) {
+    gauge!(LOG_OLDEST_UNWRITTEN).set(age_s);
 }
 
 pub fn http_request(route: &str, status: u16, elapsed: Duration) {

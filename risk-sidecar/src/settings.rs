@@ -25,6 +25,7 @@ pub struct Settings {
     pub model: ModelSettings,
     pub policy: PolicySettings,
     pub decision: DecisionSettings,
+    pub decision_log: DecisionLogSettings,
     pub limits: LimitSettings,
     pub currency: CurrencySettings,
     pub log: LogSettings,
@@ -74,6 +75,22 @@ pub struct DecisionSettings {
     /// At the HTTP edge, an `occurred_at` further back than this is refused (replay and
     /// training take any date).
     pub max_event_age_days: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DecisionLogSettings {
+    pub url: SecretString,
+    pub pool_size: usize,
+    pub connect_timeout_ms: u64,
+    pub write_timeout_ms: u64,
+    pub retention_days: u32,
+    pub partitions_ahead_days: u32,
+    pub queue_capacity: usize,
+    pub batch_max: usize,
+    pub flush_interval_ms: u64,
+    pub spool_dir: PathBuf,
+    pub spool_max_bytes: u64,
+    pub email_hash_key: SecretString,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -157,6 +174,7 @@ impl Settings {
         if self.decision.budget_ms == 0 {
             return Err(invalid("decision.budget_ms", "must be at least 1"));
         }
+        self.decision_log.validate()?;
         if self.limits.per_second == 0 || self.limits.burst == 0 {
             return Err(invalid("limits.per_second", "limits must be at least 1"));
         }
@@ -188,6 +206,63 @@ impl Settings {
     pub fn redis_url(&self) -> Option<&str> {
         let url = self.redis.url.expose_secret();
         (!url.is_empty()).then_some(url)
+    }
+}
+
+/// Shortest e-mail hash key: as long as the hash, or the hash is only as strong as the key.
+const MIN_KEY_BYTES: usize = 32;
+
+impl DecisionLogSettings {
+    /// The PostgreSQL URL, or `None` when no log is kept.
+    pub fn url(&self) -> Option<&str> {
+        let url = self.url.expose_secret();
+        (!url.is_empty()).then_some(url)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |key, problem: &str| SettingsError::Invalid {
+            key,
+            problem: problem.to_owned(),
+        };
+        let Some(url) = self.url() else { return Ok(()) };
+        if url.parse::<tokio_postgres::Config>().is_err() {
+            return Err(invalid("decision_log.url", "is not a PostgreSQL URL"));
+        }
+        if self.email_hash_key.expose_secret().len() < MIN_KEY_BYTES {
+            return Err(invalid(
+                "decision_log.email_hash_key",
+                "must be at least 32 bytes when decision_log.url is set (none is shipped)",
+            ));
+        }
+        if self.pool_size == 0 || self.queue_capacity == 0 || self.batch_max == 0 {
+            return Err(invalid(
+                "decision_log.queue_capacity",
+                "pool_size, queue_capacity and batch_max must be at least 1",
+            ));
+        }
+        if self.flush_interval_ms == 0 || self.write_timeout_ms == 0 || self.connect_timeout_ms == 0 {
+            return Err(invalid(
+                "decision_log.flush_interval_ms",
+                "intervals must be at least 1 ms",
+            ));
+        }
+        if self.retention_days == 0 {
+            return Err(invalid("decision_log.retention_days", "must be at least 1"));
+        }
+        if self.spool_dir.as_os_str().is_empty() {
+            return Err(invalid("decision_log.spool_dir", "must name a directory"));
+        }
+        Ok(())
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms)
+    }
+    pub fn flush_interval(&self) -> Duration {
+        Duration::from_millis(self.flush_interval_ms)
     }
 }
 
@@ -259,6 +334,10 @@ mod tests {
             (("RISK__DECISION__BUDGET_MS", "0"), "decision.budget_ms"),
             (("RISK__CURRENCY__REFERENCE", "XXX"), "currency.reference"),
             (("RISK__SERVER__PORT", "seventy"), "port"),
+            (
+                ("RISK__DECISION_LOG__URL", "postgres://postgres@127.0.0.1/risk"),
+                "decision_log.email_hash_key",
+            ),
         ];
         for ((key, value), expected) in cases {
             let err = with(&[(key, value)]).expect_err(key);

@@ -51,6 +51,8 @@ pub struct Application {
     server: Server,
     readiness: Arc<Readiness>,
     reloader: Reloader,
+    service: Arc<DecisionService>,
+    grace: Duration,
 }
 
 /// Stops the server gracefully: readiness first, then no new connections, then
@@ -110,10 +112,12 @@ impl Application {
         };
         let features = FeatureContext::new(&settings.currency.rates, &settings.currency.reference);
         let shadow = shadow_model(&settings, model_sessions).map_err(StartupError::Config)?;
+        let log = start_decision_log(&settings).await?;
         let service = Arc::new(DecisionService::new(
             model,
             policy,
             features,
+            log,
             settings.decision.budget(),
         ));
         service.shadow.store(shadow.map(Arc::new));
@@ -178,6 +182,8 @@ impl Application {
             server,
             readiness,
             reloader,
+            service,
+            grace: settings.server.shutdown_grace(),
         })
     }
 
@@ -197,8 +203,13 @@ impl Application {
         self.reloader.clone()
     }
 
+    /// Serves until stopped, then drains the decision log (to PostgreSQL or the spool).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if let Some(log) = &self.service.log {
+            log.close(self.grace).await;
+        }
+        served
     }
 }
 
@@ -216,6 +227,21 @@ async fn record_metrics(
         start.elapsed(),
     );
     Ok(response)
+}
+
+/// The decision log when `decision_log.url` is set. A spool that cannot be opened or a
+/// migration PostgreSQL refuses stops start-up; PostgreSQL being down does not.
+async fn start_decision_log(settings: &Settings) -> Result<Option<crate::decision_log::DecisionLog>, StartupError> {
+    let enabled = settings.decision_log.url().is_some();
+    crate::metrics::register_decision_log(enabled);
+    let Some(url) = settings.decision_log.url() else {
+        tracing::info!("No decision log configured: decisions are not kept beyond the velocity store.");
+        return Ok(None);
+    };
+    let log = crate::decision_log::DecisionLog::start(&settings.decision_log, url)
+        .await
+        .map_err(|e| StartupError::Config(e.into()))?;
+    Ok(Some(log))
 }
 
 fn shadow_model(settings: &Settings, sessions: usize) -> anyhow::Result<Option<crate::model::OnnxModel>> {

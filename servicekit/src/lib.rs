@@ -2,6 +2,8 @@
 //! metrics the same way. Each service keeps its own settings types, metric names and
 //! descriptions; only the mechanism lives here.
 
+pub mod postgres;
+
 use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;

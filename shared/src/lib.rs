@@ -6,6 +6,7 @@
 pub mod decision;
 pub mod error;
 pub mod features;
+pub mod feedback;
 pub mod history;
 pub mod limits;
 pub mod reason;
@@ -16,5 +17,6 @@ pub use decision::{
 };
 pub use error::{ApiErrorBody, ApiErrorDetail};
 pub use features::{FEATURE_LIST_HASH, FEATURE_NAMES, N_FEATURES, feature_index};
+pub use feedback::{FeedbackRequest, FeedbackResponse, LabelSource, OutcomeRequest, OutcomeResponse, OutcomeStatus};
 pub use history::{HistoryRecord, Label};
 pub use reason::{ReasonCode, ReasonSource};

@@ -1,8 +1,6 @@
 //! The PostgreSQL pool and the schema migrations (`migrations/` at the repository root).
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
-use tokio_postgres::config::SslMode;
+use deadpool_postgres::Pool;
 
 use crate::settings::{DatabaseSettings, SettingsError};
 
@@ -10,56 +8,31 @@ mod embedded {
     refinery::embed_migrations!("../migrations");
 }
 
-/// Builds the pool without connecting: the shop starts (and says "not ready") while
-/// PostgreSQL is down, and serves as soon as it is back. TLS (rustls, the system's
-/// roots, or `SSL_CERT_FILE`) when the URL asks for it with `sslmode=require`.
-pub fn pool(settings: &DatabaseSettings) -> Result<Pool, SettingsError> {
-    let config = settings.pg_config()?;
-    let manager_config = ManagerConfig {
-        // Fast: a broken connection shows on its first query, which maps to a 503 and
-        // is dropped; checking every checkout with a round trip would cost more.
-        recycling_method: RecyclingMethod::Fast,
-    };
-    let manager = if config.get_ssl_mode() == SslMode::Require {
-        Manager::from_config(config, tls_connector()?, manager_config)
-    } else {
-        Manager::from_config(config, NoTls, manager_config)
-    };
-    Pool::builder(manager)
-        .max_size(settings.pool_size)
-        .runtime(Runtime::Tokio1)
-        .wait_timeout(Some(settings.connect_timeout()))
-        .create_timeout(Some(settings.connect_timeout()))
-        .recycle_timeout(Some(settings.connect_timeout()))
-        .build()
-        .map_err(|e| SettingsError::Invalid {
-            key: "database.pool_size",
-            problem: e.to_string(),
-        })
+/// The risk sidecar's migrations live in `migrations/risk/`, numbered from this version
+/// up; refinery's embedding walks that folder too, but the sidecar applies them, with a
+/// history table of its own.
+const FIRST_RISK_VERSION: u32 = 100;
+
+fn runner() -> refinery::Runner {
+    let all = embedded::migrations::runner();
+    let shop: Vec<refinery::Migration> = all
+        .get_migrations()
+        .iter()
+        .filter(|m| m.version() < FIRST_RISK_VERSION)
+        .cloned()
+        .collect();
+    refinery::Runner::new(&shop)
 }
 
-/// Verifies the server against the system's certificate roots (a private CA: point
-/// `SSL_CERT_FILE` at its bundle).
-fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, SettingsError> {
-    let invalid = |problem: String| SettingsError::Invalid {
-        key: "database.url",
-        problem,
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
-    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
-    if added == 0 {
-        return Err(invalid(
-            "sslmode=require, but no CA certificates were found (set SSL_CERT_FILE)".to_owned(),
-        ));
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| invalid(format!("TLS: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+/// Builds the pool without connecting: the shop starts (and says "not ready") while
+/// PostgreSQL is down, and serves as soon as it is back.
+pub fn pool(settings: &DatabaseSettings) -> Result<Pool, SettingsError> {
+    servicekit::postgres::pool(settings.pg_config()?, settings.pool_size, settings.connect_timeout()).map_err(|e| {
+        SettingsError::Invalid {
+            key: "database.url",
+            problem: e.to_string(),
+        }
+    })
 }
 
 /// Applies every migration not yet applied (refinery keeps its own history table and
@@ -69,10 +42,7 @@ pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
     use anyhow::Context;
     let mut client = pool.get().await.context("failed to connect to run migrations")?;
     let client: &mut tokio_postgres::Client = &mut client;
-    let report = embedded::migrations::runner()
-        .run_async(client)
-        .await
-        .context("failed to apply migrations")?;
+    let report = runner().run_async(client).await.context("failed to apply migrations")?;
     for migration in report.applied_migrations() {
         tracing::info!(migration = %migration, "Applied migration.");
     }
@@ -81,7 +51,7 @@ pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
 
 /// The newest migration this build knows.
 pub fn latest_migration() -> i64 {
-    embedded::migrations::runner()
+    runner()
         .get_migrations()
         .iter()
         .map(|m| i64::from(m.version()))
@@ -135,4 +105,30 @@ pub async fn check_ready(pool: &Pool) -> Result<(), NotReady> {
         return Err(NotReady::MigrationsBehind);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The version boundary keeps exactly the files beside `risk/`: a shop migration
+    /// numbered into the risk range, or a risk one below it, fails here.
+    #[test]
+    fn the_shop_runs_its_own_migrations_and_none_of_the_sidecars() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .expect("migrations dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .collect();
+        files.sort();
+        let mut ours: Vec<String> = super::runner()
+            .get_migrations()
+            .iter()
+            .map(|m| format!("V{}__{}", m.version(), m.name()))
+            .collect();
+        ours.sort();
+        assert_eq!(ours, files);
+        assert!(!files.is_empty());
+    }
 }

@@ -46,6 +46,22 @@ pub struct DecisionInput {
     pub billing_country: Option<[u8; 2]>,
     pub item_count: u32,
     pub distinct_skus: u32,
+    /// What the decision log keeps beyond the features; nothing on the hot path reads it.
+    pub record: RecordFields,
+}
+
+/// Request fields kept for the decision log (and a replay of it), moved out of the
+/// request, not copied.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordFields {
+    /// The lower-cased address: hashed with a key before it is logged, never logged.
+    pub email: Option<String>,
+    pub bin: Option<String>,
+    pub last4: Option<String>,
+    /// The full address (`ip_key` is its /64 for IPv6).
+    pub ip: Option<IpAddr>,
+    pub items: Vec<shared::Item>,
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 // === impl DecisionInput ===
@@ -125,6 +141,7 @@ impl DecisionInput {
 
         let device = r.device.unwrap_or_default();
         let ip_key = device.ip.as_deref().map(ip_key).transpose()?;
+        let ip = device.ip.as_deref().and_then(|s| s.parse::<IpAddr>().ok());
         let device_id = device.id.map(|id| bounded_id(id, "device.id")).transpose()?;
         if device
             .user_agent
@@ -175,6 +192,14 @@ impl DecisionInput {
             billing_country,
             item_count,
             distinct_skus: skus.len() as u32,
+            record: RecordFields {
+                email: r.customer.email.map(|e| e.to_lowercase()),
+                bin: r.payment.bin,
+                last4: r.payment.last4,
+                ip,
+                items: r.items,
+                metadata: r.metadata,
+            },
         })
     }
 

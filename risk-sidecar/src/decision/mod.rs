@@ -16,6 +16,7 @@ use shared::{DecisionResponse, Degraded, ReasonCode};
 use self::features::FeatureContext;
 use self::input::DecisionInput;
 use self::policy::Policy;
+use crate::decision_log::LogEntry;
 use crate::error::ApiError;
 use crate::model::OnnxModel;
 use crate::store::{StoreError, VelocityStore};
@@ -27,6 +28,8 @@ pub struct DecisionService {
     /// Empty until a policy file has loaded: decisions answer 503 `not_ready`.
     pub policy: ArcSwapOption<Policy>,
     pub features: FeatureContext,
+    /// `None`: no decision log is configured.
+    pub log: Option<crate::decision_log::DecisionLog>,
     budget: Duration,
 }
 
@@ -37,6 +40,7 @@ impl DecisionService {
         model: OnnxModel,
         policy: Option<Policy>,
         features: FeatureContext,
+        log: Option<crate::decision_log::DecisionLog>,
         budget: Duration,
     ) -> DecisionService {
         DecisionService {
@@ -44,6 +48,7 @@ impl DecisionService {
             shadow: ArcSwapOption::empty(),
             policy: ArcSwapOption::new(policy.map(Arc::new)),
             features,
+            log,
             budget,
         }
     }
@@ -56,12 +61,12 @@ impl DecisionService {
     pub async fn decide(
         &self,
         store: &VelocityStore,
-        input: &DecisionInput,
+        input: DecisionInput,
         with_features: bool,
     ) -> Result<String, ApiError> {
         let start = Instant::now();
         let policy = self.policy.load_full().ok_or(ApiError::NotReady)?;
-        let observation = self.features.observation(input);
+        let observation = self.features.observation(&input);
 
         let mut degraded = Vec::new();
         let observe_start = Instant::now();
@@ -72,7 +77,7 @@ impl DecisionService {
                 if let Some(record) = observed.stored_decision {
                     // A retry: the same decision, counted once (the store saw the id
                     // before), unless the payment itself changed.
-                    return retry_answer(&record, &stored::payment_key(input));
+                    return retry_answer(&record, &stored::payment_key(&input));
                 }
                 Some(observed.snapshot)
             }
@@ -83,7 +88,7 @@ impl DecisionService {
             }
         };
 
-        let features = self.features.compute(input, snapshot.as_ref());
+        let features = self.features.compute(&input, snapshot.as_ref());
         // An Arc, not a guard: it lives across the store_decision await below.
         let model = self.model.load_full();
         let inference_start = Instant::now();
@@ -94,7 +99,7 @@ impl DecisionService {
         }
         let score = assessment.fraud;
         let mut verdict = policy.decide(score, &features, snapshot.is_some(), model.card.thresholds);
-        self.shadow(&policy, &features, snapshot.is_some(), input, verdict.decision);
+        self.shadow(&policy, &features, snapshot.is_some(), &input, verdict.decision);
         explain(&model, &features, assessment.anomaly, &mut verdict.reasons);
 
         let mut response = DecisionResponse {
@@ -112,7 +117,7 @@ impl DecisionService {
         response.evaluated_in_us = start.elapsed().as_micros() as u64;
         let to_json = |r: &DecisionResponse| serde_json::to_string(r).map_err(|e| ApiError::Internal(e.into()));
         let json = to_json(&response)?;
-        let payment_key = stored::payment_key(input);
+        let payment_key = stored::payment_key(&input);
         let stored = self
             .within(
                 start,
@@ -121,20 +126,29 @@ impl DecisionService {
             )
             .await;
         crate::metrics::decision(response.decision, start.elapsed());
-        match stored {
+        let body = match stored {
             Ok(None) if with_features => {
                 response.features = Some(features.by_name());
-                to_json(&response)
+                let body = to_json(&response)?;
+                response.features = None;
+                body
             }
-            Ok(None) => Ok(json),
+            Ok(None) => json,
             // Lost a race with a concurrent retry: answer with the decision stored first.
-            Ok(Some(first)) => retry_answer(&first, &payment_key),
+            Ok(Some(first)) => return retry_answer(&first, &payment_key),
             Err(_) => {
                 response.degraded.push(Degraded::IdempotencyUnavailable);
                 response.features = with_features.then(|| features.by_name());
-                to_json(&response)
+                let body = to_json(&response)?;
+                response.features = None;
+                body
             }
+        };
+        // A new decision (a retry returned above): to the log, off the answer's path.
+        if let Some(log) = &self.log {
+            log.record(LogEntry::new(response, features, input));
         }
+        Ok(body)
     }
 
     /// What the shadow model would have decided under the same policy: measured and

@@ -64,7 +64,7 @@ pub async fn decide(
         .get(FEATURES_HEADER)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let json = service.decide(&store, &input, with_features).await?;
+    let json = service.decide(&store, input, with_features).await?;
     Ok(HttpResponse::Ok().insert_header(ContentType::json()).body(json))
 }
 

@@ -42,6 +42,14 @@ pub async fn readyz(
                 "state": store.as_str(),
                 "backend": if store == StoreState::InMemory { "memory" } else { "redis" },
             },
+            "decision_log": match &service.log {
+                None => json!({"state": "disabled", "message": "no decision log is kept (decision_log.url is empty)"}),
+                Some(log) => json!({
+                    "state": log.status.state().as_str(),
+                    "queue_depth": log.status.queue_depth(),
+                    "spool_bytes": log.status.spool_bytes(),
+                }),
+            },
         },
     });
     if ready {

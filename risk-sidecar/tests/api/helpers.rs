@@ -177,3 +177,94 @@ impl TestApp {
         self.get("/metrics").await.text().await.expect("metrics text")
     }
 }
+
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database of its own for one test (`risk_test_<uuid>`, dropped by `make test`'s
+/// clean-up), and its URL.
+pub struct TestDb {
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn create() -> TestDb {
+        let name = format!("risk_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = connect(&database_url()).await;
+        admin
+            .batch_execute(&format!("create database {name}"))
+            .await
+            .expect("create test database");
+        let url = with_database(&database_url(), &name);
+        TestDb { url }
+    }
+
+    /// The URL through `address` (`127.0.0.1:port`) instead of the server's own.
+    pub fn url_via(&self, address: &str) -> String {
+        let parsed = reqwest::Url::parse(&self.url).expect("url");
+        let mut via = parsed.clone();
+        let (host, port) = address.split_once(':').expect("host:port");
+        via.set_host(Some(host)).expect("host");
+        via.set_port(Some(port.parse().expect("port"))).expect("port");
+        via.to_string()
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        connect(&self.url).await
+    }
+
+    /// `host:port` of the real server, for a proxy in front of it.
+    pub fn upstream(&self) -> String {
+        let parsed = reqwest::Url::parse(&self.url).expect("url");
+        format!(
+            "{}:{}",
+            parsed.host_str().unwrap_or("127.0.0.1"),
+            parsed.port().unwrap_or(5432)
+        )
+    }
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let mut parsed = reqwest::Url::parse(url).expect("DATABASE_URL is a URL");
+    parsed.set_path(&format!("/{name}"));
+    parsed.to_string()
+}
+
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to PostgreSQL");
+    tokio::spawn(connection);
+    client
+}
+
+/// A key for the e-mail hash in tests: long enough, obviously not a real one.
+pub const TEST_EMAIL_KEY: &str = "test-email-hash-key-0123456789abcdef";
+
+impl Spawn {
+    /// The decision log on, into `url`, spooling into `spool_dir`.
+    pub fn with_log(self, url: &str, spool_dir: &std::path::Path) -> Spawn {
+        self.set("RISK__DECISION_LOG__URL", url)
+            .set("RISK__DECISION_LOG__EMAIL_HASH_KEY", TEST_EMAIL_KEY)
+            .set("RISK__DECISION_LOG__SPOOL_DIR", spool_dir.display())
+            .set("RISK__DECISION_LOG__CONNECT_TIMEOUT_MS", "500")
+            .set("RISK__DECISION_LOG__WRITE_TIMEOUT_MS", "1000")
+            .set("RISK__DECISION_LOG__FLUSH_INTERVAL_MS", "50")
+    }
+}
+
+/// Rows of a query's first column as strings (text columns).
+pub async fn strings(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    client
+        .query(sql, &[])
+        .await
+        .expect("query")
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect()
+}
+
+pub async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.expect("count").get(0)
+}

@@ -4,6 +4,7 @@
 mod admin;
 mod contract_errors;
 mod decide;
+mod decision_log;
 mod degraded;
 mod helpers;
 mod model;

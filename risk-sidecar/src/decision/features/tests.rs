@@ -29,6 +29,7 @@ fn input() -> DecisionInput {
         billing_country: Some(*b"DE"),
         item_count: 2,
         distinct_skus: 1,
+        record: Default::default(),
     }
 }
 
