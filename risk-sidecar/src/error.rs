@@ -10,8 +10,8 @@ use crate::decision::input::InputError;
 pub enum ApiError {
     #[error("{0}")]
     InvalidJson(String),
-    #[error("request body is larger than 64 KiB")]
-    PayloadTooLarge,
+    #[error("request body is larger than {limit_kib} KiB")]
+    PayloadTooLarge { limit_kib: usize },
     #[error("the request body did not arrive in time")]
     RequestTimeout,
     #[error("Content-Type must be application/json")]
@@ -34,6 +34,9 @@ pub enum ApiError {
     Forbidden,
     #[error("decision store unavailable")]
     StoreUnavailable(#[source] crate::store::StoreError),
+    /// A label or an outcome that cannot be recorded durably right now.
+    #[error("{0}")]
+    LogUnavailable(#[source] crate::feedback::Unavailable),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -43,7 +46,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::InvalidJson(_) => "invalid_json",
-            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::RequestTimeout => "request_timeout",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Validation { .. } => "validation_failed",
@@ -52,7 +55,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::NotReady => "not_ready",
             ApiError::NotFound(_) => "not_found",
-            ApiError::StoreUnavailable(_) => "store_unavailable",
+            ApiError::StoreUnavailable(_) | ApiError::LogUnavailable(_) => "store_unavailable",
             ApiError::ModelRejected(_) => "model_rejected",
             ApiError::Forbidden => "forbidden",
             ApiError::Internal(_) => "internal",
@@ -82,13 +85,15 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation { .. } | ApiError::PanNotAllowed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::IdempotencyMismatch => StatusCode::CONFLICT,
-            ApiError::NotReady | ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady | ApiError::StoreUnavailable(_) | ApiError::LogUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::ModelRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
@@ -102,7 +107,7 @@ impl ResponseError for ApiError {
         let message = if status.is_server_error() {
             tracing::error!(error = %anyhow_chain(self), code = self.code(), "Request failed.");
             match self {
-                ApiError::NotReady | ApiError::StoreUnavailable(_) => self.to_string(),
+                ApiError::NotReady | ApiError::StoreUnavailable(_) | ApiError::LogUnavailable(_) => self.to_string(),
                 _ => "internal error".to_owned(),
             }
         } else {

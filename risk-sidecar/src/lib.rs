@@ -4,6 +4,7 @@ pub mod decision;
 pub mod decision_log;
 pub mod error;
 pub mod explain;
+pub mod feedback;
 pub mod limiter;
 pub mod metrics;
 pub mod model;

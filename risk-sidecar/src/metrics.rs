@@ -21,6 +21,8 @@ pub const POLICY_RULE_ERRORS: &str = "risk_policy_rule_errors_total";
 pub const MODEL_RELOADS: &str = "risk_model_reloads_total";
 pub const SHADOW_DECISIONS: &str = "risk_shadow_decisions_total";
 pub const ANOMALY_SCORE: &str = "risk_model_anomaly_score";
+pub const LABELS_RECORDED: &str = "risk_labels_recorded_total";
+pub const OUTCOMES_RECORDED: &str = "risk_outcomes_recorded_total";
 pub const LOG_ENABLED: &str = "risk_decision_log_enabled";
 pub const LOG_QUEUE_DEPTH: &str = "risk_decision_log_queue_depth";
 pub const LOG_SPOOL_BYTES: &str = "risk_decision_log_spool_bytes";
@@ -97,6 +99,14 @@ fn describe_all() {
         SHADOW_DECISIONS,
         "Decisions the shadow model would have made, by whether it agreed."
     );
+    describe_counter!(
+        LABELS_RECORDED,
+        "Labels recorded (a repeat is not counted), by label and source."
+    );
+    describe_counter!(
+        OUTCOMES_RECORDED,
+        "Payment outcomes recorded (a repeat is not counted), by status."
+    );
     describe_gauge!(LOG_ENABLED, "1 when a decision log (PostgreSQL) is configured.");
     describe_gauge!(LOG_QUEUE_DEPTH, "Decision-log rows waiting in memory for the writer.");
     describe_gauge!(
@@ -129,6 +139,14 @@ fn describe_all() {
     );
 }
 
+pub fn label_recorded(label: shared::Label, source: shared::LabelSource) {
+    counter!(LABELS_RECORDED, "label" => label.as_str(), "source" => source.as_str()).increment(1);
+}
+
+pub fn outcome_recorded(status: shared::OutcomeStatus) {
+    counter!(OUTCOMES_RECORDED, "status" => status.as_str()).increment(1);
+}
+
 /// Every decision-log series at zero, before its first event: dashboards and alerts
 /// see it from the first scrape.
 pub fn register_decision_log(enabled: bool) {
@@ -145,6 +163,14 @@ pub fn register_decision_log(enabled: bool) {
     }
     counter!(LOG_WRITE_FAILURES).increment(0);
     let _ = histogram!(LOG_WRITE_DURATION);
+    for source in shared::LabelSource::ALL {
+        for label in [shared::Label::Fraud, shared::Label::Legitimate] {
+            counter!(LABELS_RECORDED, "label" => label.as_str(), "source" => source.as_str()).increment(0);
+        }
+    }
+    for status in shared::OutcomeStatus::ALL {
+        counter!(OUTCOMES_RECORDED, "status" => status.as_str()).increment(0);
+    }
 }
 
 pub fn log_written(path: &'static str, rows: usize, elapsed: Duration) {

@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use super::pan::find_pan;
 
 use shared::limits::{MAX_AMOUNT_MINOR, MAX_ID_CHARS, MAX_ITEMS, MAX_METADATA_KEYS, MAX_USER_AGENT_CHARS};
-const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
+pub(crate) const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum InputError {
@@ -69,30 +69,7 @@ pub struct RecordFields {
 impl DecisionInput {
     /// Parses a body (already known to be JSON by its content type) at wall-clock `now_ms`.
     pub fn parse(body: &[u8], now_ms: i64) -> Result<DecisionInput, InputError> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| {
-            // Line and column only: serde_json's text may quote the input.
-            InputError::InvalidJson(format!(
-                "body is not valid JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
-        })?;
-        if !value.is_object() {
-            return Err(InputError::InvalidJson("body must be a JSON object".to_owned()));
-        }
-        // Before typed parsing, so a card number never appears in a type error message.
-        if let Some(field) = find_pan(&value) {
-            return Err(InputError::Pan { field });
-        }
-        let request: DecisionRequest = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            InputError::Invalid {
-                field: serde_field(&path, &inner),
-                message: expected(&inner),
-            }
-        })?;
-        Self::try_from_request(request, now_ms)
+        Self::try_from_request(parse_json(body)?, now_ms)
     }
 
     pub fn try_from_request(r: DecisionRequest, now_ms: i64) -> Result<DecisionInput, InputError> {
@@ -208,7 +185,35 @@ impl DecisionInput {
     }
 }
 
-fn invalid(field: &str, message: &str) -> InputError {
+/// A body into one of the contract's request types: JSON, an object, no value that
+/// looks like a card number anywhere (checked before typed parsing, so a card number
+/// never appears in a type error), then the type, a failure naming its field.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, InputError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        // Line and column only: serde_json's text may quote the input.
+        InputError::InvalidJson(format!(
+            "body is not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if !value.is_object() {
+        return Err(InputError::InvalidJson("body must be a JSON object".to_owned()));
+    }
+    if let Some(field) = find_pan(&value) {
+        return Err(InputError::Pan { field });
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        InputError::Invalid {
+            field: serde_field(&path, &inner),
+            message: expected(&inner),
+        }
+    })
+}
+
+pub(crate) fn invalid(field: &str, message: &str) -> InputError {
     InputError::Invalid {
         field: Some(field.to_owned()),
         message: format!("{field} {message}"),
@@ -253,7 +258,7 @@ fn expected(serde_message: &str) -> String {
     }
 }
 
-fn transaction_id(id: String) -> Result<String, InputError> {
+pub(crate) fn transaction_id(id: String) -> Result<String, InputError> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
     if id.is_empty() || id.len() > MAX_ID_CHARS || !id.chars().all(ok_char) {
         return Err(invalid(
@@ -271,7 +276,7 @@ fn bounded_id(id: String, field: &str) -> Result<String, InputError> {
     Ok(id)
 }
 
-fn rfc3339_ms(s: &str, field: &str) -> Result<i64, InputError> {
+pub(crate) fn rfc3339_ms(s: &str, field: &str) -> Result<i64, InputError> {
     let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| invalid(field, "must be an RFC 3339 timestamp"))?;
     Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }

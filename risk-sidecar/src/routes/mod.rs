@@ -1,7 +1,9 @@
 //! HTTP routes: thin handlers over the decision service.
 
 mod admin;
+mod body;
 mod decide;
+mod feedback;
 mod get_decision;
 mod health;
 
@@ -9,6 +11,7 @@ use actix_web::web;
 
 pub use admin::reload;
 pub use decide::{Edge, decide};
+pub use feedback::{feedback, outcome};
 pub use get_decision::get_decision;
 pub use health::{healthz, metrics, not_found, readyz};
 
@@ -16,6 +19,8 @@ pub use health::{healthz, metrics, not_found, readyz};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/decisions").route(web::post().to(decide)))
         .service(web::resource("/v1/decisions/{transaction_id}").route(web::get().to(get_decision)))
+        .service(web::resource("/v1/decisions/{transaction_id}/outcome").route(web::post().to(outcome)))
+        .service(web::resource("/v1/feedback").route(web::post().to(feedback)))
         .service(web::resource("/healthz").route(web::get().to(healthz)))
         .service(web::resource("/readyz").route(web::get().to(readyz)))
         .service(web::resource("/metrics").route(web::get().to(metrics)))

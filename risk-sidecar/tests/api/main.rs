@@ -6,6 +6,7 @@ mod contract_errors;
 mod decide;
 mod decision_log;
 mod degraded;
+mod feedback;
 mod helpers;
 mod model;
 mod openapi;

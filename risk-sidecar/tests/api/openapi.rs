@@ -22,6 +22,8 @@ async fn every_documented_operation_is_served_and_every_route_is_documented() {
     let served: BTreeSet<String> = [
         "/v1/decisions",
         "/v1/decisions/{transaction_id}",
+        "/v1/decisions/{transaction_id}/outcome",
+        "/v1/feedback",
         "/healthz",
         "/readyz",
         "/metrics",

@@ -1,0 +1,136 @@
+//! What became known after a decision: labels (`POST /v1/feedback`) and payment
+//! outcomes (`POST /v1/decisions/{id}/outcome`), kept in the decision log's database.
+//!
+//! A label or an outcome is acknowledged only once committed: when PostgreSQL cannot
+//! take it, or the decision it names is known but not yet in the log (queued or
+//! spooled), the answer is 503 with `Retry-After`, never a 202 that is then lost.
+
+pub mod input;
+pub mod rows;
+
+use std::time::Duration;
+
+use shared::{FeedbackResponse, OutcomeResponse};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use self::input::{LabelInput, OutcomeInput};
+use crate::decision_log::DecisionLog;
+use crate::decision_log::rows::{LoggedDecision, find_decision};
+use crate::error::ApiError;
+use crate::store::VelocityStore;
+
+/// How long a label waits for its decision to leave the writer's queue (the writer
+/// flushes every `decision_log.flush_interval_ms`).
+const WAIT_FOR_LOG: Duration = Duration::from_secs(2);
+const POLL: Duration = Duration::from_millis(50);
+
+/// Why a label or an outcome cannot be recorded now.
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    #[error("no decision log is configured, so labels and outcomes cannot be kept")]
+    NotConfigured,
+    #[error("the decision log's database is unavailable")]
+    Pool(#[source] deadpool_postgres::PoolError),
+    #[error("the decision log's database is unavailable")]
+    Postgres(#[source] tokio_postgres::Error),
+    #[error("the decision is not in the log yet; retry shortly")]
+    NotYetLogged,
+    #[error("the velocity store cannot tell whether this transaction was decided")]
+    Store(#[source] crate::store::StoreError),
+}
+
+pub async fn record_label(
+    log: Option<&DecisionLog>,
+    store: &VelocityStore,
+    label: LabelInput,
+) -> Result<FeedbackResponse, ApiError> {
+    let log = log.ok_or(ApiError::LogUnavailable(Unavailable::NotConfigured))?;
+    let (client, decision) = locate(log, store, &label.transaction_id).await?;
+    if label.occurred_at_ms < decision.occurred_at_ms {
+        return Err(ApiError::Validation {
+            field: Some("occurred_at".to_owned()),
+            message: "occurred_at is before the transaction".to_owned(),
+        });
+    }
+    let (recorded_at, new) = rows::insert_label(&**client, &label)
+        .await
+        .map_err(|e| ApiError::LogUnavailable(Unavailable::Postgres(e)))?;
+    if new {
+        crate::metrics::label_recorded(label.label, label.source);
+    }
+    Ok(FeedbackResponse {
+        transaction_id: label.transaction_id,
+        label: label.label,
+        source: label.source,
+        recorded_at: rfc3339(recorded_at),
+    })
+}
+
+pub async fn record_outcome(
+    log: Option<&DecisionLog>,
+    store: &VelocityStore,
+    outcome: OutcomeInput,
+) -> Result<OutcomeResponse, ApiError> {
+    let log = log.ok_or(ApiError::LogUnavailable(Unavailable::NotConfigured))?;
+    let (client, decision) = locate(log, store, &outcome.transaction_id).await?;
+    if outcome.occurred_at_ms < decision.occurred_at_ms {
+        return Err(ApiError::Validation {
+            field: Some("occurred_at".to_owned()),
+            message: "occurred_at is before the transaction".to_owned(),
+        });
+    }
+    let (recorded_at, new) = rows::insert_outcome(&**client, &outcome)
+        .await
+        .map_err(|e| ApiError::LogUnavailable(Unavailable::Postgres(e)))?;
+    if new {
+        crate::metrics::outcome_recorded(outcome.status);
+    }
+    Ok(OutcomeResponse {
+        transaction_id: outcome.transaction_id,
+        status: outcome.status,
+        recorded_at: rfc3339(recorded_at),
+    })
+}
+
+/// The transaction's decision in the log, with a connection to record against. Not in
+/// the log: known to the velocity store or the spool means "not yet" (wait briefly,
+/// then 503); known nowhere means 404.
+async fn locate(
+    log: &DecisionLog,
+    store: &VelocityStore,
+    transaction_id: &str,
+) -> Result<(deadpool_postgres::Object, LoggedDecision), ApiError> {
+    let unavailable = ApiError::LogUnavailable;
+    let client = log.pool.get().await.map_err(|e| unavailable(Unavailable::Pool(e)))?;
+    let find = || async {
+        find_decision(&**client, transaction_id)
+            .await
+            .map_err(|e| unavailable(Unavailable::Postgres(e)))
+    };
+    if let Some(found) = find().await? {
+        return Ok((client, found));
+    }
+    let spooled = log.spooled.lock().contains(transaction_id);
+    if spooled {
+        return Err(unavailable(Unavailable::NotYetLogged));
+    }
+    match store.get_decision(transaction_id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(ApiError::NotFound("no decision for this transaction id")),
+        Err(e) => return Err(unavailable(Unavailable::Store(e))),
+    }
+    // Decided, still on its way to the log.
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_LOG;
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(POLL).await;
+        if let Some(found) = find().await? {
+            return Ok((client, found));
+        }
+    }
+    Err(unavailable(Unavailable::NotYetLogged))
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
