@@ -13,6 +13,8 @@ pub const CHECKOUT_OUTCOMES: &str = "shop_checkout_outcomes_total";
 pub const RISK_CALL_DURATION: &str = "shop_risk_call_duration_seconds";
 pub const RISK_FALLBACKS: &str = "shop_risk_fallbacks_total";
 pub const RISK_REFUSALS: &str = "shop_risk_refusals_total";
+pub const RISK_REPORTS: &str = "shop_risk_reports_total";
+pub const DISPUTES: &str = "shop_disputes_total";
 pub const LOGIN_ATTEMPTS: &str = "shop_login_attempts_total";
 
 /// 0.25 ms to 10 s: a risk call is sub-millisecond, a page with argon2 takes tens of ms.
@@ -52,6 +54,25 @@ fn describe_all() {
         "Requests the sidecar refused (4xx other than 429: a shop bug), by status; each order is held for review."
     );
     describe_counter!(LOGIN_ATTEMPTS, "Log-in attempts, by result.");
+    describe_counter!(
+        RISK_REPORTS,
+        "Outcome and label reports sent to the sidecar, by result (accepted, refused, failed: retried)."
+    );
+    describe_counter!(DISPUTES, "Disputes the gateway reported, by event (opened, won, lost).");
+    for event in ["opened", "won", "lost"] {
+        counter!(DISPUTES, "event" => event).increment(0);
+    }
+    for result in ["accepted", "refused", "failed"] {
+        counter!(RISK_REPORTS, "result" => result).increment(0);
+    }
+}
+
+pub fn dispute(event: &'static str) {
+    counter!(DISPUTES, "event" => event).increment(1);
+}
+
+pub fn risk_report(result: &'static str) {
+    counter!(RISK_REPORTS, "result" => result).increment(1);
 }
 
 pub fn http_request(route: &str, status: u16, elapsed: Duration) {

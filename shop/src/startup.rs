@@ -72,6 +72,7 @@ impl Application {
         }
         let state = web::Data::new(build_state(&settings, pool, metrics)?);
         spawn_limiter_upkeep(state.clone());
+        spawn_report_sender(state.clone());
         spawn_reconciler(
             state.clone(),
             Duration::from_secs(settings.verification.reconcile_interval_secs.max(1)),
@@ -179,6 +180,24 @@ fn spawn_limiter_upkeep(state: web::Data<AppState>) {
         loop {
             tick.tick().await;
             state.accounts.retain_recent();
+        }
+    });
+}
+
+/// Reads the gateway's dispute events and sends the queued reports to the sidecar: a
+/// round a second, at once again while a round had work.
+fn spawn_report_sender(state: web::Data<AppState>) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = state.checkout.sync_disputes().await {
+                tracing::debug!(error = %e, "Gateway events not read this round.");
+            }
+            match state.checkout.send_reports().await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "Report round skipped."),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
 }

@@ -3,7 +3,10 @@
 
 use serde_json::json;
 
-use super::attempts::Attempt;
+use shared::{Label, LabelSource};
+
+use super::attempts::{self, Attempt};
+use super::reports::Report;
 use super::verification::{self, VerificationStatus};
 use super::{Checkout, Order, OrderStatus, orders};
 use crate::accounts::Identity;
@@ -89,6 +92,23 @@ impl Checkout {
             (VerificationStatus::Pending, true)
         };
         verification::record_guess(&tx, order.order_id, new_status, wrong).await?;
+        // What the challenge showed (an expired code shows nothing).
+        let label = match new_status {
+            VerificationStatus::Passed => Some((Label::Legitimate, LabelSource::ChallengePassed)),
+            VerificationStatus::Failed => Some((Label::Fraud, LabelSource::ChallengeFailed)),
+            VerificationStatus::Pending | VerificationStatus::Expired => None,
+        };
+        if let Some((label, source)) = label
+            && current.status == VerificationStatus::Pending
+        {
+            let attempt = attempts::first(&tx, order.order_id, &order.public_id).await?;
+            let report = Report::Label {
+                label,
+                source,
+                reason: None,
+            };
+            self.report(&tx, &attempt.key, &report).await?;
+        }
         tx.commit().await?;
         drop(client);
         crate::metrics::checkout_outcome(match new_status {

@@ -105,10 +105,36 @@ impl From<FallbackReason> for CallError {
 #[derive(Clone)]
 pub struct RiskClient {
     http: reqwest::Client,
+    /// For reports, off the checkout's path: the sidecar may wait for its log to catch up.
+    reports: reqwest::Client,
+    base: String,
     url: String,
     enabled: bool,
     fallback_challenge_from_minor: i64,
 }
+
+/// What became of one report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Accepted(u16),
+    /// Refused for good: the sidecar knows no such decision (404), or our body is wrong.
+    Refused(u16),
+    /// Try again later; 0 when no answer came.
+    Failed(u16),
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Accepted(_) => "accepted",
+            Delivery::Refused(_) => "refused",
+            Delivery::Failed(_) => "failed",
+        }
+    }
+}
+
+/// The sidecar may hold a label while its decision is still queued for the log.
+const REPORT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl RiskClient {
     pub fn new(settings: &RiskSettings) -> anyhow::Result<RiskClient> {
@@ -120,9 +146,17 @@ impl RiskClient {
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
             .build()?;
+        let reports = reqwest::Client::builder()
+            .timeout(REPORT_TIMEOUT)
+            .connect_timeout(settings.timeout())
+            .no_proxy()
+            .build()?;
+        let base = settings.url.trim_end_matches('/').to_owned();
         Ok(RiskClient {
             http,
-            url: format!("{}/v1/decisions", settings.url.trim_end_matches('/')),
+            reports,
+            url: format!("{base}/v1/decisions"),
+            base,
             enabled: settings.enabled,
             fallback_challenge_from_minor: settings.fallback_challenge_from_minor,
         })
@@ -187,6 +221,32 @@ impl RiskClient {
                     latency,
                 }
             }
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Sends one report (`path` below the sidecar's base, e.g. `/v1/feedback`).
+    pub async fn report(&self, path: &str, body: &serde_json::Value) -> Delivery {
+        let sent = self
+            .reports
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await;
+        let status = match sent {
+            Ok(response) => response.status(),
+            Err(_) => return Delivery::Failed(0),
+        };
+        let code = status.as_u16();
+        if status.is_success() {
+            Delivery::Accepted(code)
+        } else if status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            Delivery::Failed(code)
+        } else {
+            Delivery::Refused(code)
         }
     }
 

@@ -1,6 +1,9 @@
 //! Step: capture or void the authorisation, and record the order's final state.
 
+use shared::OutcomeStatus;
+
 use super::attempts::{self, Attempt, AttemptStatus};
+use super::reports::{self, Report};
 use super::{Checkout, Order, OrderStatus, gateway_failure, orders};
 use crate::error::ShopError;
 
@@ -111,7 +114,32 @@ impl Checkout {
         }
         let from = [OrderStatus::Pending, OrderStatus::AwaitingVerification];
         let moved = orders::transition(&tx, order.order_id, &from, to, detail).await?;
+        let status = match (attempt_status, to) {
+            (_, OrderStatus::Paid) => Some(OutcomeStatus::Captured),
+            (Some(AttemptStatus::Voided), _) => Some(OutcomeStatus::Voided),
+            _ => None,
+        };
+        if let Some(status) = status {
+            self.report(&tx, &attempt.key, &Report::Outcome { status, code: None })
+                .await?;
+        }
         tx.commit().await?;
         Ok(moved)
+    }
+}
+
+impl Checkout {
+    /// Queues a report for the sidecar in the caller's transaction (none when risk
+    /// checks are off: the sidecar decided nothing).
+    pub(super) async fn report(
+        &self,
+        tx: &impl deadpool_postgres::GenericClient,
+        transaction_id: &str,
+        report: &Report,
+    ) -> Result<(), ShopError> {
+        if self.risk.enabled() {
+            reports::enqueue(tx, transaction_id, report).await?;
+        }
+        Ok(())
     }
 }

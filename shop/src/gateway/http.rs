@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Authorisation, CardInput, CardToken, GatewayError, GatewayFuture, PaymentGateway};
+use super::{Authorisation, CardInput, CardToken, GatewayError, GatewayEvent, GatewayFuture, PaymentGateway};
 use crate::settings::GatewaySettings;
 
 pub struct HttpGateway {
@@ -170,5 +170,27 @@ impl PaymentGateway for HttpGateway {
 
     fn refund<'a>(&'a self, idempotency_key: &'a str, authorisation_id: &'a str) -> GatewayFuture<'a, ()> {
         Box::pin(self.settle("refund", idempotency_key, authorisation_id))
+    }
+
+    fn events<'a>(&'a self, after: i64) -> GatewayFuture<'a, Vec<GatewayEvent>> {
+        Box::pin(async move {
+            #[derive(Deserialize)]
+            struct Feed {
+                events: Vec<GatewayEvent>,
+            }
+            let mut request = self
+                .http
+                .get(format!("{}/v1/events", self.url))
+                .query(&[("after", after)]);
+            if !self.api_key.expose_secret().is_empty() {
+                request = request.bearer_auth(self.api_key.expose_secret());
+            }
+            let response = request.send().await.map_err(unavailable)?;
+            if response.status() != StatusCode::OK {
+                return Err(unexpected(response.status()));
+            }
+            let feed: Feed = response.json().await.map_err(protocol)?;
+            Ok(feed.events)
+        })
     }
 }

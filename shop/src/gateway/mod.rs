@@ -81,4 +81,23 @@ pub trait PaymentGateway: Send + Sync {
     fn capture<'a>(&'a self, idempotency_key: &'a str, authorisation_id: &'a str) -> GatewayFuture<'a, ()>;
     fn void<'a>(&'a self, idempotency_key: &'a str, authorisation_id: &'a str) -> GatewayFuture<'a, ()>;
     fn refund<'a>(&'a self, idempotency_key: &'a str, authorisation_id: &'a str) -> GatewayFuture<'a, ()>;
+    /// The gateway's events after `sequence` (disputes opened, won, lost), oldest first.
+    fn events<'a>(&'a self, after: i64) -> GatewayFuture<'a, Vec<GatewayEvent>>;
+}
+
+/// One entry of the gateway's event feed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct GatewayEvent {
+    pub sequence: i64,
+    /// `dispute.opened`, `dispute.won`, `dispute.lost`; others are skipped.
+    pub kind: String,
+    pub dispute: DisputeInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DisputeInfo {
+    pub dispute_id: String,
+    /// Our idempotency key of the authorisation: the payment attempt's key.
+    pub idempotency_key: String,
+    pub reason: String,
 }

@@ -147,7 +147,9 @@ impl Spawn {
                     Risk::SidecarWith(policy) => policy,
                     _ => TEST_POLICY,
                 };
-                let s = Sidecar::start(policy);
+                // One database for both services, as deployed: the sidecar's decision log
+                // in schema risk beside the shop's tables.
+                let s = Sidecar::start_with_log(policy, Some(&database_url));
                 let url = s.url.clone();
                 sidecar = Some(s);
                 url
@@ -464,6 +466,11 @@ pub struct Sidecar {
 
 impl Sidecar {
     pub fn start(policy: &str) -> Sidecar {
+        Self::start_with_log(policy, None)
+    }
+
+    /// With the decision log into `log_url` (labels and outcomes are accepted only then).
+    pub fn start_with_log(policy: &str, log_url: Option<&str>) -> Sidecar {
         let dir = tempfile::tempdir().expect("temp dir");
         let policy_path = dir.path().join("policy.yaml");
         std::fs::write(&policy_path, policy).expect("policy");
@@ -477,6 +484,13 @@ impl Sidecar {
             .env("RISK__MODEL__DIR", "models/fixture")
             .env("RISK__MODEL__SESSIONS", "1")
             .env("RISK__POLICY__PATH", &policy_path)
+            .env("RISK__DECISION_LOG__URL", log_url.unwrap_or(""))
+            .env(
+                "RISK__DECISION_LOG__EMAIL_HASH_KEY",
+                "shop-test-email-hash-key-0123456789",
+            )
+            .env("RISK__DECISION_LOG__SPOOL_DIR", dir.path().join("spool"))
+            .env("RISK__DECISION_LOG__FLUSH_INTERVAL_MS", "20")
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))

@@ -9,4 +9,5 @@ mod helpers;
 mod openapi;
 mod operations;
 mod pages;
+mod reports;
 mod security;

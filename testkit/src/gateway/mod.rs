@@ -16,13 +16,20 @@
 //! - `POST /v1/authorisations/{id}/{capture | void | refund}` → `200 {authorisation_id,
 //!   status}`; `404` unknown, `409 wrong_state`.
 //! - `GET /v1/authorisations?idempotency_key=…` → the authorisation and its operations.
+//! - `GET /v1/events?after=<sequence>` → `{events: [{sequence, kind, dispute}]}`: disputes
+//!   opened, won and lost, oldest first (at most 100).
+//! - Test hooks, playing the cardholder's bank: `POST /test/disputes {authorisation_id,
+//!   reason}` opens a dispute on a captured payment (`201`); `POST
+//!   /test/disputes/{id}/close {outcome: won | lost}` closes it.
 //!
 //! The books live in memory: a restarted sandbox is a fresh sandbox account.
 
 mod card;
+mod dispute;
 mod server;
 
 pub use card::{CardInput, CardNumber, InvalidCard, approved_card, luhn};
+pub use dispute::{Dispute, Event};
 pub use server::SandboxGateway;
 
 use std::collections::HashMap;
@@ -111,6 +118,8 @@ struct Inner {
     cards: HashMap<String, Card>,
     authorisations: HashMap<String, Authorisation>,
     by_key: HashMap<String, String>,
+    disputes: HashMap<String, Dispute>,
+    events: Vec<Event>,
 }
 
 /// The gateway's books: cards by token, authorisations and their operations.

@@ -74,6 +74,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/v1/authorisations", web::post().to(authorise))
         .route("/v1/authorisations", web::get().to(find))
         .route("/v1/authorisations/{id}/{operation}", web::post().to(settle))
+        .route("/v1/events", web::get().to(events))
+        .route("/test/disputes", web::post().to(open_dispute))
+        .route("/test/disputes/{id}/close", web::post().to(close_dispute))
         .route(
             "/healthz",
             web::get().to(|| async { HttpResponse::Ok().json(json!({"status": "ok"})) }),
@@ -163,5 +166,63 @@ async fn find(books: web::Data<Books>, query: web::Query<FindQuery>) -> HttpResp
     match books.authorisation(&query.idempotency_key) {
         Some(a) => HttpResponse::Ok().json(a),
         None => error(StatusCode::NOT_FOUND, "not_found", "no such authorisation"),
+    }
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    #[serde(default)]
+    after: u64,
+}
+
+async fn events(books: web::Data<Books>, query: web::Query<EventsQuery>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"events": books.events(query.after, 100)}))
+}
+
+#[derive(Deserialize)]
+struct OpenDispute {
+    authorisation_id: String,
+    reason: String,
+}
+
+async fn open_dispute(books: web::Data<Books>, body: web::Json<OpenDispute>) -> HttpResponse {
+    match books.open_dispute(&body.authorisation_id, &body.reason) {
+        Ok(d) => HttpResponse::Created().json(d),
+        Err(BooksError::WrongState(state)) => HttpResponse::Conflict().json(json!({
+            "error": {"code": "wrong_state", "message": "only a captured payment can be disputed, with a lower-case reason"},
+            "status": state,
+        })),
+        Err(_) => error(StatusCode::NOT_FOUND, "not_found", "no such authorisation"),
+    }
+}
+
+#[derive(Deserialize)]
+struct CloseDispute {
+    outcome: String,
+}
+
+async fn close_dispute(
+    books: web::Data<Books>,
+    path: web::Path<String>,
+    body: web::Json<CloseDispute>,
+) -> HttpResponse {
+    let won = match body.outcome.as_str() {
+        "won" => true,
+        "lost" => false,
+        _ => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_outcome",
+                "outcome is won or lost",
+            );
+        }
+    };
+    match books.close_dispute(&path, won) {
+        Ok(d) => HttpResponse::Ok().json(d),
+        Err(BooksError::WrongState(state)) => HttpResponse::Conflict().json(json!({
+            "error": {"code": "wrong_state", "message": "the dispute is closed already"},
+            "status": state,
+        })),
+        Err(_) => error(StatusCode::NOT_FOUND, "not_found", "no such dispute"),
     }
 }
