@@ -11,7 +11,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 PG_ADMIN_URL := $(DATABASE_URL)
 
-.PHONY: help run test fuzz e2e bench-shop migrate postgres lint fmt build bench loadtest train score simulate model-fixture ort redis clean
+.PHONY: help run test fuzz e2e bench-shop migrate postgres lint fmt build bench loadtest train score simulate model-fixture ort redis clean export-history rebuild-counters
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -77,6 +77,16 @@ train: ort ## Train the model: simulated history (or HISTORY=file.jsonl), replay
 	./target/release/risk-replay --history $(if $(HISTORY),$(HISTORY),build/history.jsonl) --out build/features.csv
 	$(ML_VENV)/bin/python ml/train.py --table build/features.csv --history $(if $(HISTORY),$(HISTORY),build/history.jsonl) \
 	  --out $(OUT) --report $(if $(HISTORY),$(OUT)/REPORT.md,ml/REPORT.md)
+
+export-history: postgres ## The decision log as a history for `make train HISTORY=…`: SINCE=2026-11-01 [UNTIL=…] OUT=file.jsonl (labels, outcomes; RISK__DECISION_LOG__URL, default the make run database)
+	@test -n "$(SINCE)" && test -n "$(OUT)" || { echo "make export-history SINCE=2026-11-01 [UNTIL=2026-12-01] OUT=file.jsonl"; exit 2; }
+	cargo build --release --locked -p risk-sidecar --bin risk-log
+	scripts/risk-log.sh export --since $(SINCE) $(if $(UNTIL),--until $(UNTIL)) --out $(OUT)
+
+rebuild-counters: redis postgres ## Count the decision log since SINCE=… back into Redis after it lost its data (the same replay code as training)
+	@test -n "$(SINCE)" || { echo "make rebuild-counters SINCE=2026-11-01 [UNTIL=…]"; exit 2; }
+	cargo build --release --locked -p risk-sidecar --bin risk-log
+	scripts/risk-log.sh rebuild-counters --since $(SINCE) $(if $(UNTIL),--until $(UNTIL))
 
 MODEL ?= models/lgbm
 score: ort ## Score HISTORY=file.jsonl offline with MODEL=dir (feature, model and policy code of the sidecar) -> build/scores.jsonl

@@ -170,6 +170,19 @@ def shares(s, scen, yt, challenge, block):
     return per_scenario
 
 
+def provenance(history, times):
+    """Where the rows came from: the history file (a simulator run or `make
+    export-history` of the decision log), its digest and the span of its events."""
+    if not history:
+        return None
+    digest = hashlib.sha256()
+    with open(history, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    span = [dt.datetime.fromtimestamp(t / 1000, dt.timezone.utc).isoformat() for t in (times.min(), times.max())]
+    return {"path": str(history), "sha256": digest.hexdigest(), "first_event": span[0], "last_event": span[1]}
+
+
 def card_ids(history, ids):
     if not history:
         return ids
@@ -266,6 +279,7 @@ def main():
             "split_days": {"train": TRAIN_DAYS, "validation": VALID_DAYS, "gap": GAP_DAYS,
                            "test": int(day.max() + 1 - TRAIN_DAYS - VALID_DAYS - GAP_DAYS)},
             "train_rows": int(train.sum()), "test_rows": int(test.sum()),
+            "history": provenance(args.history, times),
         },
         "metrics_on_test": metrics,
         "onnx_vs_lightgbm_max_abs_diff": onnx_gap,

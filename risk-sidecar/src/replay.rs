@@ -56,15 +56,7 @@ impl Replayer {
 
     /// The features of one record, counting it first, as a live decision would.
     pub fn row(&mut self, record: &HistoryRecord, line: usize) -> Result<FeatureRow, ReplayError> {
-        if record.request.occurred_at.is_none() {
-            return Err(ReplayError::Record {
-                line,
-                problem: "occurred_at is required in a history".into(),
-            });
-        }
-        // Validated as if "now" were far ahead: a replayed event is never in the future.
-        let input = DecisionInput::try_from_request(record.request.clone(), REPLAY_NOW_MS)
-            .map_err(|error| ReplayError::Input { line, error })?;
+        let input = replayed_input(record, line)?;
         if input.occurred_at_ms < self.last_ms {
             return Err(ReplayError::OutOfOrder { line });
         }
@@ -126,6 +118,44 @@ impl Replayer {
         table.flush()?;
         Ok(rows)
     }
+}
+
+/// A history record as the decision it was: the request's rules, validated as if "now"
+/// were far ahead (a replayed event is never in the future).
+pub fn replayed_input(record: &HistoryRecord, line: usize) -> Result<DecisionInput, ReplayError> {
+    if record.request.occurred_at.is_none() {
+        return Err(ReplayError::Record {
+            line,
+            problem: "occurred_at is required in a history".into(),
+        });
+    }
+    DecisionInput::try_from_request(record.request.clone(), REPLAY_NOW_MS)
+        .map_err(|error| ReplayError::Input { line, error })
+}
+
+/// Counts a history into a velocity store (Redis after it lost its data), record by
+/// record, as the live decisions did: the same parsing and observation as training's
+/// replay. A transaction already counted is not counted again, so a rebuild over a
+/// partly filled store is safe. Returns how many records were counted.
+pub async fn rebuild_counters<E>(
+    store: &crate::store::VelocityStore,
+    features: &FeatureContext,
+    records: impl futures::Stream<Item = Result<HistoryRecord, E>>,
+    mut progress: impl FnMut(usize),
+) -> anyhow::Result<usize>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    use futures::TryStreamExt;
+    futures::pin_mut!(records);
+    let mut n = 0;
+    while let Some(record) = records.try_next().await? {
+        n += 1;
+        let input = replayed_input(&record, n)?;
+        store.observe(&features.observation(&input)).await?;
+        progress(n);
+    }
+    Ok(n)
 }
 
 /// A line of a history, refused like a decision request if any value in it looks like a

@@ -18,5 +18,5 @@ pub use decision::{
 pub use error::{ApiErrorBody, ApiErrorDetail};
 pub use features::{FEATURE_LIST_HASH, FEATURE_NAMES, N_FEATURES, feature_index};
 pub use feedback::{FeedbackRequest, FeedbackResponse, LabelSource, OutcomeRequest, OutcomeResponse, OutcomeStatus};
-pub use history::{HistoryRecord, Label};
+pub use history::{HistoryOutcome, HistoryRecord, Label};
 pub use reason::{ReasonCode, ReasonSource};

@@ -504,6 +504,9 @@ impl Event {
             },
             label: Some(self.label),
             scenario: self.scenario.map(str::to_owned),
+            labelled_at: None,
+            label_source: None,
+            outcomes: Vec::new(),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! slow, into the spool on local disk, and replays the spool in order once it is back.
 
 pub mod entry;
+pub mod export;
 pub mod rows;
 pub mod schema;
 pub mod spool;

@@ -11,6 +11,8 @@ use serde_json::Value;
 use crate::helpers::*;
 
 const DEADLINE: Duration = Duration::from_secs(30);
+/// An export's upper bound far ahead: 2200-01-01.
+const UNTIL_2200: i64 = 7_258_118_400_000;
 
 #[tokio::test]
 async fn a_decision_reaches_the_log_once_with_its_summary_and_never_the_address() {
@@ -262,4 +264,140 @@ async fn the_spool_stays_within_its_bound_and_decisions_go_on() {
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(0.0);
     assert!(dropped > 0.0, "rows that did not fit are counted");
+}
+
+/// The log exported as a history replays to the very features it logged, with its
+/// labels and outcomes; and it rebuilds the counters of an emptied Redis.
+#[tokio::test]
+async fn the_exported_log_replays_to_the_logged_features_and_rebuilds_the_counters() {
+    use futures::TryStreamExt;
+    let db = TestDb::create().await;
+    let spool = tempfile::tempdir().expect("spool dir");
+    let prefix = format!("test-{}", uuid::Uuid::new_v4());
+    let app = Spawn::new(Backend::Redis)
+        .set("RISK__REDIS__KEY_PREFIX", &prefix)
+        .with_log(&db.url, spool.path())
+        .start()
+        .await;
+    let card = format!("fp-export-{}", uuid::Uuid::new_v4().simple());
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let id = tx();
+        let mut body = request(&id, &card);
+        body["occurred_at"] = format!("2026-11-30T10:00:0{i}Z").into();
+        body["customer"]["email"] = "Ann@Example.com".into();
+        app.decide_ok(&body).await;
+        ids.push(id);
+    }
+    let pg = db.client().await;
+    assert!(
+        eventually(DEADLINE, || async {
+            count(&pg, "select count(*) from risk.decisions").await == 4
+        })
+        .await
+    );
+    let feedback = serde_json::json!({"transaction_id": ids[1], "label": "fraud", "source": "chargeback"});
+    let response = app
+        .client
+        .post(format!("{}/v1/feedback", app.address))
+        .json(&feedback)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 202);
+    let outcome = serde_json::json!({"status": "declined", "code": "card_declined"});
+    let response = app
+        .client
+        .post(format!("{}/v1/decisions/{}/outcome", app.address, ids[2]))
+        .json(&outcome)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 202);
+
+    let records: Vec<shared::HistoryRecord> = risk_sidecar::decision_log::export::history(&pg, 0, UNTIL_2200)
+        .await
+        .expect("export")
+        .try_collect()
+        .await
+        .expect("records");
+    let exported: Vec<&str> = records.iter().map(|r| r.request.transaction_id.as_str()).collect();
+    assert_eq!(
+        exported,
+        ids.iter().map(String::as_str).collect::<Vec<_>>(),
+        "in transaction time order"
+    );
+    assert_eq!(records[1].label, Some(shared::Label::Fraud));
+    assert_eq!(records[1].label_source, Some(shared::LabelSource::Chargeback));
+    assert!(records[1].labelled_at.is_some());
+    assert_eq!(records[0].label, None);
+    assert_eq!(records[2].outcomes[0].status, shared::OutcomeStatus::Declined);
+    assert_eq!(records[2].outcomes[0].code.as_deref(), Some("card_declined"));
+    let text = serde_json::to_string(&records).expect("json");
+    assert!(!text.to_lowercase().contains("ann@"), "the address is not exported");
+
+    // Replayed through training's code, the history gives the features serving logged.
+    let settings = risk_sidecar::settings::Settings::load_with(Default::default()).expect("settings");
+    let mut replayer = risk_sidecar::replay::Replayer::new(&settings);
+    for (i, record) in records.iter().enumerate() {
+        let row = replayer.row(record, i + 1).expect("replays");
+        let logged: serde_json::Value = pg
+            .query_one(
+                "select features from risk.decisions where transaction_id = $1",
+                &[&record.request.transaction_id],
+            )
+            .await
+            .expect("row")
+            .get(0);
+        let replayed = serde_json::to_value(row.features.by_name()).expect("json");
+        assert_eq!(replayed, logged, "features of {}", record.request.transaction_id);
+    }
+
+    // Redis loses its data; the log puts the counts back.
+    let redis = risk_sidecar::store::RedisStore::connect(&redis_url(), &{
+        let mut s = settings.redis.clone();
+        s.key_prefix = format!("{prefix}-rebuilt");
+        s.command_timeout_ms = 1000;
+        s
+    })
+    .await
+    .expect("redis");
+    let store = risk_sidecar::store::VelocityStore::Redis(redis);
+    let features =
+        risk_sidecar::decision::features::FeatureContext::new(&settings.currency.rates, &settings.currency.reference);
+    let stream = risk_sidecar::decision_log::export::history(&pg, 0, UNTIL_2200)
+        .await
+        .expect("export");
+    let counted = risk_sidecar::replay::rebuild_counters(&store, &features, stream, |_| {})
+        .await
+        .expect("rebuild");
+    assert_eq!(counted, 4);
+    let again = risk_sidecar::decision_log::export::history(&pg, 0, UNTIL_2200)
+        .await
+        .expect("export");
+    assert_eq!(
+        risk_sidecar::replay::rebuild_counters(&store, &features, again, |_| {})
+            .await
+            .expect("rebuild"),
+        4
+    );
+    let rebuilt = Spawn::new(Backend::Redis)
+        .set("RISK__REDIS__KEY_PREFIX", format!("{prefix}-rebuilt"))
+        .set("RISK__POLICY__PATH", {
+            let (dir, path) = policy_file(SHOW_CARD_COUNT);
+            std::mem::forget(dir);
+            path.display().to_string()
+        })
+        .start()
+        .await;
+    let mut next = request(&tx(), &card);
+    next["occurred_at"] = "2026-11-30T10:00:30Z".into();
+    let answer = rebuilt.decide_ok(&next).await;
+    let features = answer.get("features");
+    assert!(features.is_none());
+    let message = answer["reasons"][0]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        message.contains("card used 5 times"),
+        "the rebuilt minute holds the four logged and this one, each counted once despite two rebuilds: {message}"
+    );
 }
