@@ -11,7 +11,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 PG_ADMIN_URL := $(DATABASE_URL)
 
-.PHONY: help run test fuzz e2e bench-shop migrate postgres lint fmt build bench loadtest train score simulate model-fixture ort redis clean export-history rebuild-counters
+.PHONY: help run test fuzz e2e bench-shop migrate postgres lint fmt build bench loadtest train score simulate model-fixture ort redis clean export-history rebuild-counters bench-log
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,8 +53,13 @@ fmt: ## Format the code
 build: ort ## Release build
 	cargo build --release --locked --workspace
 
-bench: redis ort loadtest-tools ## Criterion micro-benchmarks and the HTTP load benchmark (figures for the README)
+bench: redis postgres ort loadtest-tools ## Criterion micro-benchmarks, the HTTP load benchmark, and the decision log's cost on / off (figures for the README)
 	scripts/bench.sh
+	scripts/bench-log.sh
+
+bench-log: redis postgres ort loadtest-tools ## The decision log's cost alone: the sidecar without and with it, alternated, per-decision CPU and Redis commands
+	cargo build --release --locked -p risk-sidecar -p simulator
+	scripts/bench-log.sh
 
 bench-shop: redis postgres ort ## What the risk call adds to a checkout: p50/p99 with the sidecar on and off, interleaved
 	cargo build --release --locked -p risk-sidecar

@@ -35,29 +35,43 @@ DAY_MS = 86_400_000
 # Targets the thresholds are chosen for, on validation data.
 MAX_LEGIT_CHALLENGED = 0.005
 MAX_LEGIT_BLOCKED = 0.001
-# Days of the history: train on the first TRAIN, choose thresholds on the next VALID,
-# drop GAP days, test on the rest.
-TRAIN_DAYS, VALID_DAYS, GAP_DAYS = 24, 7, 2
+# Windows from the history's own span, in whole days: train on the first TRAIN share,
+# choose thresholds on the next VALID share, drop GAP days (labels arrive late), test on
+# the rest. The defaults give the simulator's 42 days 24 / 7 / 2 / 9.
+TRAIN_FRACTION, VALID_FRACTION, GAP_DAYS = 4 / 7, 1 / 6, 2
+# Rows are read into float32 blocks of this many: memory is the table's size, not
+# Python objects per value.
+BLOCK_ROWS = 100_000
 
 
 def load(path):
+    """The labelled rows of the table, in bounded memory (float32 blocks), with progress."""
     with open(path, newline="") as f:
         reader = csv.reader(f)
         header = next(reader)
         names = header[4:]
         if names != FEATURES["names"]:
             sys.exit("train.py: the table's features are not shared/feature_list.json's; rebuild risk-replay")
-        ids, times, labels, scenarios, rows = [], [], [], [], []
+        ids, times, labels, scenarios, blocks = [], [], [], [], []
+        block, filled, seen = np.empty((BLOCK_ROWS, len(names)), dtype=np.float32), 0, 0
         for r in reader:
+            seen += 1
+            if seen % 500_000 == 0:
+                print(f"train.py: {seen} rows read", file=sys.stderr, flush=True)
             if r[2] == "":
                 continue  # unlabelled: nothing to learn from
             ids.append(r[0])
             times.append(int(r[1]))
             labels.append(int(r[2]))
             scenarios.append(r[3])
-            rows.append([float(v) for v in r[4:]])
+            block[filled] = np.asarray(r[4:], dtype=np.float32)
+            filled += 1
+            if filled == BLOCK_ROWS:
+                blocks.append(block)
+                block, filled = np.empty((BLOCK_ROWS, len(names)), dtype=np.float32), 0
+        blocks.append(block[:filled])
     return (np.array(ids), np.array(times, dtype=np.int64), np.array(labels, dtype=np.int32),
-            np.array(scenarios), np.array(rows, dtype=np.float32))
+            np.array(scenarios), np.concatenate(blocks))
 
 
 def recall_at_fpr(y, s, fpr_target):
@@ -201,17 +215,28 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--report", default=str(ROOT / "ml" / "REPORT.md"))
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--train-fraction", type=float, default=TRAIN_FRACTION,
+                    help="share of the history's days to train on (default 4/7)")
+    ap.add_argument("--valid-fraction", type=float, default=VALID_FRACTION,
+                    help="share of the days after it to choose thresholds on (default 1/6)")
+    ap.add_argument("--gap-days", type=int, default=GAP_DAYS,
+                    help="days dropped between validation and test, for labels that arrive late")
     args = ap.parse_args()
 
     ids, times, y, scenarios, x = load(args.table)
     t0 = times.min()
     day = (times - t0) // DAY_MS
-    train = day < TRAIN_DAYS
-    valid = (day >= TRAIN_DAYS) & (day < TRAIN_DAYS + VALID_DAYS)
-    test = day >= TRAIN_DAYS + VALID_DAYS + GAP_DAYS
+    span_days = int(day.max()) + 1
+    train_days = int(round(args.train_fraction * span_days))
+    valid_days = max(1, int(round(args.valid_fraction * span_days)))
+    train = day < train_days
+    valid = (day >= train_days) & (day < train_days + valid_days)
+    test = day >= train_days + valid_days + args.gap_days
     if not (train.any() and valid.any() and test.any()):
-        sys.exit(f"train.py: the history spans {day.max() + 1} days; it needs more than "
-                 f"{TRAIN_DAYS + VALID_DAYS + GAP_DAYS} for a time split")
+        sys.exit(f"train.py: the history spans {span_days} days: {train_days} to train, {valid_days} to validate "
+                 f"and a {args.gap_days}-day gap leave no test days; give a longer history or smaller fractions")
+    print(f"train.py: {len(y)} labelled rows over {span_days} days: train {train_days}, validation {valid_days}, "
+          f"gap {args.gap_days}, test {span_days - train_days - valid_days - args.gap_days}", file=sys.stderr)
 
     # The forest, unsupervised, on every training-day row: it needs no labels (so it could
     # be refitted on recent unlabelled traffic), and ~1 % fraud barely moves 256-row samples.
@@ -276,8 +301,8 @@ def main():
                                       "max_legit_blocked": MAX_LEGIT_BLOCKED, "on": "validation days"}},
         "training_data": {
             "table": str(args.table), "rows": int(len(y)), "fraud": int(y.sum()),
-            "split_days": {"train": TRAIN_DAYS, "validation": VALID_DAYS, "gap": GAP_DAYS,
-                           "test": int(day.max() + 1 - TRAIN_DAYS - VALID_DAYS - GAP_DAYS)},
+            "split_days": {"train": train_days, "validation": valid_days, "gap": args.gap_days,
+                           "test": span_days - train_days - valid_days - args.gap_days},
             "train_rows": int(train.sum()), "test_rows": int(test.sum()),
             "history": provenance(args.history, times),
         },

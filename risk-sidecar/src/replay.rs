@@ -97,7 +97,7 @@ impl Replayer {
         let mut header = vec!["transaction_id", "occurred_at_ms", "label", "scenario"];
         header.extend(FEATURE_NAMES);
         table.write_record(&header)?;
-        let mut rows = 0;
+        let mut rows = 0usize;
         for item in self.replay(input) {
             let (_, row) = item?;
             let label = match row.label {
@@ -114,6 +114,9 @@ impl Replayer {
             fields.extend(row.features.0.iter().map(|v| v.to_string()));
             table.write_record(&fields)?;
             rows += 1;
+            if rows.is_multiple_of(100_000) {
+                eprintln!("risk-replay: {rows} rows");
+            }
         }
         table.flush()?;
         Ok(rows)

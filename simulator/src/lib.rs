@@ -1,7 +1,9 @@
 //! Labelled shop traffic over weeks of simulated time, reproducible from a seed, in
 //! the history format (`shared::HistoryRecord`): legitimate shoppers with habits and a
-//! daily and weekly rhythm, and tagged fraud campaigns.
+//! daily and weekly rhythm, and tagged fraud campaigns; each with the outcomes and the
+//! label delays that would follow it.
 
+mod feedback;
 pub mod params;
 mod world;
 
@@ -17,5 +19,7 @@ pub fn simulate(params: &Params, seed: u64) -> anyhow::Result<Vec<HistoryRecord>
     let mut world = world::World::new(params, &mut rng)?;
     world.shoppers(&mut rng);
     world.fraud(&mut rng);
-    Ok(world.into_history(seed))
+    let mut history = world.into_history(seed);
+    feedback::annotate(&mut history, &params.feedback, seed);
+    Ok(history)
 }

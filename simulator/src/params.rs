@@ -13,6 +13,33 @@ pub struct Params {
     pub categories: Vec<Category>,
     pub rhythm: Rhythm,
     pub fraud: FraudParams,
+    /// Outcomes and label delays; defaults when the file has no `feedback` section.
+    #[serde(default)]
+    pub feedback: FeedbackParams,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedbackParams {
+    /// Share of fraud that got through and is charged back.
+    pub chargeback_share: f64,
+    /// Days from the payment to the lost dispute's chargeback label (inclusive, uniform).
+    pub chargeback_days: [u32; 2],
+    /// Card-testing attempts the issuer declines.
+    pub card_testing_decline_share: f64,
+    /// Other payments declined (insufficient funds and the like).
+    pub legit_decline_share: f64,
+}
+
+impl Default for FeedbackParams {
+    fn default() -> Self {
+        FeedbackParams {
+            chargeback_share: 0.8,
+            chargeback_days: [1, 60],
+            card_testing_decline_share: 0.7,
+            legit_decline_share: 0.01,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -124,3 +124,62 @@ fn most_purchases_on_an_accounts_first_day_are_newcomers_buying_at_sign_up() {
         young.len()
     );
 }
+
+#[test]
+fn outcomes_and_chargebacks_follow_with_realistic_delays() {
+    let history = simulate(&small(), 11).expect("runs");
+    let at = |s: &str| {
+        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+            .expect("time")
+    };
+    let mut chargebacks = 0;
+    let mut testing_declined = 0;
+    let mut testing = 0;
+    for r in &history {
+        let t = ms(r);
+        assert!(!r.outcomes.is_empty(), "every payment has an outcome");
+        for o in &r.outcomes {
+            assert!(at(&o.occurred_at) > t, "outcomes follow the payment");
+        }
+        if r.scenario.as_deref() == Some("card_testing") {
+            testing += 1;
+            testing_declined += usize::from(r.outcomes[0].status == shared::OutcomeStatus::Declined);
+        }
+        if let Some(labelled) = &r.labelled_at {
+            chargebacks += 1;
+            assert_eq!(r.label, Some(shared::Label::Fraud), "only fraud is charged back");
+            assert_eq!(r.label_source, Some(shared::LabelSource::Chargeback));
+            let days = (at(labelled) - t) as f64 / 86_400_000.0;
+            assert!(
+                (1.0..=60.0).contains(&days),
+                "a chargeback {days} days after the payment"
+            );
+            let disputed = r
+                .outcomes
+                .iter()
+                .find(|o| o.status == shared::OutcomeStatus::Disputed)
+                .expect("disputed");
+            assert!(at(&disputed.occurred_at) <= at(labelled));
+            assert!(
+                r.outcomes.iter().all(|o| o.status != shared::OutcomeStatus::Declined),
+                "a declined payment is never charged back"
+            );
+        }
+    }
+    assert!(chargebacks > 0 && testing > 0);
+    let share = testing_declined as f64 / testing as f64;
+    assert!((0.5..0.9).contains(&share), "card testing mostly declined: {share}");
+}
+
+#[test]
+fn the_annotations_leave_the_traffic_as_it_was() {
+    let mut without = small();
+    without.feedback.chargeback_share = 0.0;
+    without.feedback.card_testing_decline_share = 0.0;
+    without.feedback.legit_decline_share = 0.0;
+    let a = simulate(&small(), 5).expect("runs");
+    let b = simulate(&without, 5).expect("runs");
+    let requests = |h: &[HistoryRecord]| h.iter().map(|r| r.request.clone()).collect::<Vec<_>>();
+    assert_eq!(requests(&a), requests(&b), "the same requests, whatever is annotated");
+}

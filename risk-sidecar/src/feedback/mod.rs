@@ -47,12 +47,7 @@ pub async fn record_label(
 ) -> Result<FeedbackResponse, ApiError> {
     let log = log.ok_or(ApiError::LogUnavailable(Unavailable::NotConfigured))?;
     let (client, decision) = locate(log, store, &label.transaction_id).await?;
-    if label.occurred_at_ms < decision.occurred_at_ms {
-        return Err(ApiError::Validation {
-            field: Some("occurred_at".to_owned()),
-            message: "occurred_at is before the transaction".to_owned(),
-        });
-    }
+    not_before(&decision, label.occurred_at_ms)?;
     let (recorded_at, new) = rows::insert_label(&**client, &label)
         .await
         .map_err(|e| ApiError::LogUnavailable(Unavailable::Postgres(e)))?;
@@ -74,12 +69,7 @@ pub async fn record_outcome(
 ) -> Result<OutcomeResponse, ApiError> {
     let log = log.ok_or(ApiError::LogUnavailable(Unavailable::NotConfigured))?;
     let (client, decision) = locate(log, store, &outcome.transaction_id).await?;
-    if outcome.occurred_at_ms < decision.occurred_at_ms {
-        return Err(ApiError::Validation {
-            field: Some("occurred_at".to_owned()),
-            message: "occurred_at is before the transaction".to_owned(),
-        });
-    }
+    not_before(&decision, outcome.occurred_at_ms)?;
     let (recorded_at, new) = rows::insert_outcome(&**client, &outcome)
         .await
         .map_err(|e| ApiError::LogUnavailable(Unavailable::Postgres(e)))?;
@@ -129,6 +119,17 @@ async fn locate(
         }
     }
     Err(unavailable(Unavailable::NotYetLogged))
+}
+
+/// What became known about a transaction cannot have happened before it.
+fn not_before(decision: &LoggedDecision, at_ms: i64) -> Result<(), ApiError> {
+    if at_ms < decision.occurred_at_ms {
+        return Err(ApiError::Validation {
+            field: Some("occurred_at".to_owned()),
+            message: "occurred_at is before the transaction".to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The decision log's cost, in `make bench`: the same sidecar build without and with the
+# log (PostgreSQL, a fresh database), alternated twice so that a drift of this shared
+# machine falls on both, each a saturation run (wrk, 32 connections) and a paced run
+# (2,000/s). Per decision: the sidecar's CPU (its process time over the run), Redis
+# commands (INFO commandstats), Redis CPU (INFO cpu) and PostgreSQL's CPU (its
+# processes' time). Prints a table, writes
+# bench-results/log-cost.md, and the ratios on / off.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=bench-results; mkdir -p "$out"
+duration=${BENCH_LOG_SECONDS:-10}
+port=${BENCH_LOG_PORT:-18082}
+base="http://127.0.0.1:$port"
+redis_url=${REDIS_URL:-redis://127.0.0.1:6379}
+admin=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+db="bench_log_$(date +%s)"
+psql "$admin" -qc "create database $db"
+log_url="${admin%/*}/$db"
+spool=$(mktemp -d)
+pid=""
+cleanup() {
+  [ -n "$pid" ] && { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
+  psql "$admin" -qc "drop database if exists $db with (force)" || true
+  rm -rf "$spool"
+  scripts/purge-keys.sh "bench-log-*" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+clk=$(getconf CLK_TCK)
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+redis_calls() { redis-cli -u "$redis_url" info commandstats | awk -F'[=,:]' '/^cmdstat_/ {n += $3} END {print n + 0}'; }
+redis_cpu() { redis-cli -u "$redis_url" info cpu | awk -F: '/^used_cpu_(sys|user):/ {n += $2} END {printf "%.6f", n}'; }
+# Every PostgreSQL process's CPU (the writer's backends live through a run).
+pg_ticks() { local n=0; for p in $(pgrep -x postgres || true); do n=$((n + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$n"; }
+decisions() { curl -s "$base/metrics" | awk '/^risk_decision_duration_seconds_count/ {n += $2} END {print n + 0}'; }
+
+start() { # $1: on | off
+  local extra=()
+  [ "$1" = on ] && extra=(RISK__DECISION_LOG__URL="$log_url" RISK__DECISION_LOG__SPOOL_DIR="$spool"
+    RISK__DECISION_LOG__EMAIL_HASH_KEY="bench-email-hash-key-0123456789abcdef")
+  env RISK__SERVER__PORT="$port" RISK__REDIS__URL="$redis_url" RISK__REDIS__KEY_PREFIX="bench-log-$1-$RANDOM" \
+    RISK__LOG__FORMAT=json RUST_LOG=warn "${extra[@]}" ./target/release/risk-sidecar >> "$out/sidecar-log-bench.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do curl -sf "$base/readyz" >/dev/null && return; sleep 0.1; done
+  echo "sidecar ($1) did not become ready"; exit 1
+}
+stop() { kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
+
+measure() { # $1: label, then the wrk command's arguments
+  local label=$1; shift
+  local c0 r0 rc0 d0 p0 line c1 r1 rc1 d1 p1 n
+  c0=$(cpu_ticks "$pid"); r0=$(redis_calls); rc0=$(redis_cpu); d0=$(decisions); p0=$(pg_ticks)
+  line=$(wrk -t1 --timeout 2s -d"${duration}s" "$@" | grep '^WRK')
+  sleep 0.5 # the writer's last batch
+  c1=$(cpu_ticks "$pid"); r1=$(redis_calls); rc1=$(redis_cpu); d1=$(decisions); p1=$(pg_ticks)
+  n=$((d1 - d0))
+  python3 - "$label" "$line" "$n" "$c0" "$c1" "$clk" "$r0" "$r1" "$rc0" "$rc1" "$p0" "$p1" <<'PY'
+import sys
+label, line, n, c0, c1, clk, r0, r1, rc0, rc1, p0, p1 = sys.argv[1:]
+kv = dict(p.split("=") for p in line.split()[1:])
+n = max(int(n), 1)
+cpu_us = (int(c1) - int(c0)) / int(clk) * 1e6 / n
+print(f"{label} rps={kv['rps']} p99_us={kv['p99_us']} decisions={n} sidecar_cpu_us={cpu_us:.1f} "
+      f"redis_cmds={(int(r1) - int(r0)) / n:.1f} redis_cpu_us={(float(rc1) - float(rc0)) * 1e6 / n:.1f} "
+      f"postgres_cpu_us={(int(p1) - int(p0)) / int(clk) * 1e6 / n:.1f}")
+PY
+}
+
+results=()
+for round in 1 2; do
+  for mode in off on; do
+    start "$mode"
+    wrk -t1 -c8 -d2s -s loadtest/mix.lua "$base/v1/decisions" >/dev/null
+    results+=("$(measure "saturation/$mode/$round" -c32 -s loadtest/mix.lua "$base/v1/decisions")")
+    results+=("$(RATE=2000 CONNS=20 measure "paced/$mode/$round" -c20 -s loadtest/mix-paced.lua "$base/v1/decisions")")
+    echo "${results[-2]}"; echo "${results[-1]}"
+    stop
+  done
+done
+logged=$(psql "$log_url" -Atqc "select count(*) from risk.decisions")
+summary=$(printf '%s\n' "${results[@]}" | python3 -c '
+import sys, collections
+rows = collections.defaultdict(list)
+for line in sys.stdin:
+    parts = line.split()
+    run, mode, _ = parts[0].split("/")
+    rows[(run, mode)].append({k: float(v) for k, v in (p.split("=") for p in parts[1:])})
+def mean(run, mode, key):
+    v = [r[key] for r in rows[(run, mode)]]
+    return sum(v) / len(v)
+for run in ("saturation", "paced"):
+    cells = []
+    for key in ("rps", "p99_us", "sidecar_cpu_us", "redis_cmds", "redis_cpu_us", "postgres_cpu_us"):
+        off, on = mean(run, "off", key), mean(run, "on", key)
+        ratio = on / off if off else float("nan")
+        cells.append(f"{key} off={off:.1f} on={on:.1f} on/off={ratio:.3f}")
+    print(f"{run}: " + "; ".join(cells))
+')
+echo "$summary"
+{
+  echo "# Decision log on / off, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${duration}s per run, alternated twice"
+  echo; echo '```'; printf '%s\n' "${results[@]}"; echo; echo "$summary"
+  echo "rows in risk.decisions after the log-on runs: $logged"; echo '```'
+} > "$out/log-cost.md"
+echo "== written to $out/log-cost.md"
