@@ -121,7 +121,7 @@ fn describe_all() {
     describe_counter!(LOG_ROWS_SPOOLED, "Decision-log rows appended to the spool and fsynced.");
     describe_counter!(
         LOG_ROWS_DROPPED,
-        "Decisions answered but not logged, by reason (queue_full, spool_full, spool_error, closed)."
+        "Decisions answered but not logged, by reason (queue_full, spool_full, spool_error, closed, rejected by PostgreSQL)."
     );
     describe_counter!(
         LOG_WRITE_FAILURES,
@@ -158,7 +158,7 @@ pub fn register_decision_log(enabled: bool) {
         counter!(LOG_ROWS_WRITTEN, "path" => path).increment(0);
     }
     counter!(LOG_ROWS_SPOOLED).increment(0);
-    for reason in ["queue_full", "spool_full", "spool_error", "closed"] {
+    for reason in ["queue_full", "spool_full", "spool_error", "closed", "rejected"] {
         counter!(LOG_ROWS_DROPPED, "reason" => reason).increment(0);
     }
     counter!(LOG_WRITE_FAILURES).increment(0);

@@ -203,6 +203,16 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
     if let Some(field) = find_pan(&value) {
         return Err(InputError::Pan { field });
     }
+    if let Some(field) = find_nul(&value, String::new()) {
+        // PostgreSQL cannot store U+0000 in text or jsonb: the decision log would refuse it.
+        return Err(InputError::Invalid {
+            message: format!(
+                "{} must not contain the NUL character",
+                if field.is_empty() { "a key" } else { &field }
+            ),
+            field: (!field.is_empty()).then_some(field),
+        });
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
@@ -211,6 +221,32 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
             message: expected(&inner),
         }
     })
+}
+
+/// The dotted path of the first string (key or value) holding U+0000.
+fn find_nul(value: &Value, path: String) -> Option<String> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        Value::String(s) => s.contains('\0').then_some(path),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| find_nul(v, format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some(join(k.split('\0').next().unwrap_or_default()))
+            } else {
+                find_nul(v, join(k))
+            }
+        }),
+        _ => None,
+    }
 }
 
 pub(crate) fn invalid(field: &str, message: &str) -> InputError {

@@ -116,9 +116,12 @@ impl DecisionLog {
     /// PostgreSQL answers (if not, the writer does once it is back), and starts the writer.
     pub async fn start(settings: &DecisionLogSettings, url: &str) -> Result<DecisionLog, LogError> {
         let mut config: tokio_postgres::Config = url.parse().map_err(LogError::Url)?;
+        // UTC, as the partitions are; and DDL (partition upkeep) or an insert waiting
+        // behind a lock gives up instead of stalling the writer or the endpoints.
         config
             .connect_timeout(settings.connect_timeout())
-            .application_name("risk-sidecar");
+            .application_name("risk-sidecar")
+            .options("-c timezone=UTC -c lock_timeout=5000");
         let pool = servicekit::postgres::pool(config.clone(), settings.pool_size, settings.connect_timeout())
             .map_err(LogError::Pool)?;
         let writer_pool =
@@ -143,9 +146,17 @@ impl DecisionLog {
             );
         }
         let prepared = match pool.get().await {
-            Ok(mut client) => {
-                writer::prepare(&mut client, settings).await.map_err(LogError::Schema)?;
-                true
+            Ok(client) => {
+                match tokio::time::timeout(writer::PREPARE_TIMEOUT, writer::prepare(client, settings)).await {
+                    Ok(prepared) => {
+                        prepared.map_err(LogError::Schema)?;
+                        true
+                    }
+                    Err(_) => {
+                        tracing::warn!("Decision log: migrations are waiting (another replica?); the writer retries.");
+                        false
+                    }
+                }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "Decision log: PostgreSQL unreachable at start-up; spooling until it answers.");

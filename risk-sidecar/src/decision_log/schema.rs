@@ -21,6 +21,8 @@ pub enum SchemaError {
     Migrate(#[source] refinery::Error),
     #[error("PostgreSQL refused a schema statement")]
     Postgres(#[from] tokio_postgres::Error),
+    #[error("migrations or partition upkeep took too long")]
+    Timeout,
 }
 
 /// Applies every risk migration not yet applied.
@@ -63,9 +65,10 @@ pub async fn ensure_partitions(
     for day in days {
         let next = day.next_day().unwrap_or(day);
         // Names and bounds come from a Date, never from input.
+        // Bounds in UTC whatever the session's time zone: `day_of` is UTC.
         let sql = format!(
             "create table if not exists risk.{} partition of risk.decisions \
-             for values from ('{day}') to ('{next}')",
+             for values from ('{day} 00:00:00+00') to ('{next} 00:00:00+00')",
             partition_name(day)
         );
         if let Err(e) = client.batch_execute(&sql).await {

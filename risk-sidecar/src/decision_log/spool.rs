@@ -59,6 +59,14 @@ impl Spool {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(FILE_NAME);
         let file = OpenOptions::new().read(true).append(true).create(true).open(&path)?;
+        // One sidecar per spool: another's emptying the file would drop this one's rows.
+        file.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "another process holds this spool (each sidecar needs its own spool_dir)",
+            ),
+            std::fs::TryLockError::Error(e) => e,
+        })?;
         let file_len = file.metadata()?.len();
         let mut spool = Spool {
             path,
@@ -105,14 +113,20 @@ impl Spool {
     }
 
     /// Appends what fits under the size bound and fsyncs once. Returns how many records
-    /// were written; the rest did not fit.
+    /// were written; the rest did not fit. The bound is on rows not yet replayed; replayed
+    /// ones are freed when the file empties, so while a replay catches up the file may
+    /// reach twice the bound, never more.
     pub fn append(&mut self, records: &[Record<'_>]) -> std::io::Result<usize> {
         let mut buf = Vec::new();
         let mut written = 0;
         let mut len = self.len;
         for r in records {
             let size = HEADER + r.payload.len() as u64;
-            if len + size > self.max_bytes || r.payload.len() > MAX_RECORD as usize {
+            let pending = len - self.read_offset;
+            if pending + size > self.max_bytes
+                || len + size > 2 * self.max_bytes
+                || r.payload.len() > MAX_RECORD as usize
+            {
                 break;
             }
             buf.extend_from_slice(&(r.payload.len() as u32).to_le_bytes());
@@ -124,8 +138,12 @@ impl Spool {
         if written == 0 {
             return Ok(0);
         }
-        self.file.write_all(&buf)?;
-        self.file.sync_data()?;
+        if let Err(e) = self.file.write_all(&buf).and_then(|()| self.file.sync_data()) {
+            // Half a batch must not stay behind what comes next: cut back to the last
+            // good record (a failure here too is left to the next open, which cuts a torn tail).
+            let _ = self.file.set_len(self.len).and_then(|()| self.file.sync_all());
+            return Err(e);
+        }
         if self.is_empty() {
             self.oldest_ms = Some(records[0].decided_at_ms);
         }
@@ -160,12 +178,16 @@ impl Spool {
             .and_then(|(payload, _)| serde_json::from_slice::<SpooledHead>(&payload).ok())
             .map(|head| head.decided_at_ms);
         if self.is_empty() {
-            self.file.set_len(0)?;
+            let emptied = self.file.set_len(0);
+            if emptied.is_ok() {
+                // The file is empty now, whatever the sync says: so is the spool.
+                self.len = 0;
+                self.read_offset = 0;
+                self.oldest_ms = None;
+                self.ids.lock().clear();
+            }
+            emptied?;
             self.file.sync_all()?;
-            self.len = 0;
-            self.read_offset = 0;
-            self.oldest_ms = None;
-            self.ids.lock().clear();
         }
         Ok(())
     }

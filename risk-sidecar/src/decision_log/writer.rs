@@ -22,6 +22,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// Replay gives the queue a turn this often.
 const REPLAY_SLICE: Duration = Duration::from_millis(200);
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
+/// Migrations and partition upkeep: longer than a batch, never unbounded.
+pub(super) const PREPARE_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 enum WriteError {
@@ -33,6 +35,17 @@ enum WriteError {
     Schema(#[from] schema::SchemaError),
     #[error("PostgreSQL did not answer within decision_log.write_timeout_ms")]
     Timeout,
+}
+
+impl WriteError {
+    /// PostgreSQL refused the data itself (a data exception or an integrity violation,
+    /// SQLSTATE classes 22 and 23): sending the same row again cannot help, so it must
+    /// not hold up the rows behind it.
+    fn is_permanent(&self) -> bool {
+        let WriteError::Postgres(e) = self else { return false };
+        e.code()
+            .is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("23"))
+    }
 }
 
 pub(super) struct Writer {
@@ -105,9 +118,9 @@ impl Writer {
                 .map(|(e, p)| (e.decided_at_ms, p.as_slice()))
                 .collect();
             let start = Instant::now();
-            match self.insert(&rows).await {
-                Ok(()) => {
-                    crate::metrics::log_written("direct", rows.len(), start.elapsed());
+            match self.insert_isolating(&rows).await {
+                Ok(rejected) => {
+                    crate::metrics::log_written("direct", rows.len() - rejected, start.elapsed());
                     return;
                 }
                 Err(e) => self.mark_down(&e),
@@ -151,13 +164,16 @@ impl Writer {
     }
 
     async fn insert(&mut self, rows: &[(i64, &[u8])]) -> Result<(), WriteError> {
+        if !self.prepared {
+            let connection = self.pool.get().await?;
+            tokio::time::timeout(PREPARE_TIMEOUT, prepare(connection, &self.settings))
+                .await
+                .unwrap_or(Err(schema::SchemaError::Timeout))?;
+            self.prepared = true;
+        }
         let timeout = self.settings.write_timeout();
         let work = async {
-            let mut client = self.pool.get().await?;
-            if !self.prepared {
-                prepare(&mut client, &self.settings).await?;
-                self.prepared = true;
-            }
+            let client = self.pool.get().await?;
             let days: Vec<Date> = rows
                 .iter()
                 .map(|(ms, _)| schema::day_of(*ms))
@@ -176,6 +192,34 @@ impl Writer {
         tokio::time::timeout(timeout, work)
             .await
             .unwrap_or(Err(WriteError::Timeout))
+    }
+
+    /// Inserts the batch; if PostgreSQL refuses its data, row by row, setting aside (counted
+    /// and logged by transaction id) each row it refuses. Returns how many were set aside;
+    /// any other failure is PostgreSQL being unavailable.
+    async fn insert_isolating(&mut self, rows: &[(i64, &[u8])]) -> Result<usize, WriteError> {
+        match self.insert(rows).await {
+            Err(e) if e.is_permanent() => {}
+            other => return other.map(|()| 0),
+        }
+        let mut rejected = 0;
+        for row in rows {
+            match self.insert(std::slice::from_ref(row)).await {
+                Ok(()) => {}
+                Err(e) if e.is_permanent() => {
+                    rejected += 1;
+                    let head = serde_json::from_slice::<SpooledHead>(row.1).ok();
+                    tracing::error!(
+                        error = %format!("{e}: {}", source_text(&e)),
+                        transaction_id = head.as_ref().map_or("?", |h| h.transaction_id.as_str()),
+                        "Decision log: PostgreSQL refused a row; it is set aside, the rest are written."
+                    );
+                    crate::metrics::log_dropped("rejected", 1);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(rejected)
     }
 
     fn mark_down(&mut self, e: &WriteError) {
@@ -246,9 +290,9 @@ impl Writer {
                 .collect();
             let end = chunk.last().map_or(0, |(_, next)| *next);
             let start = Instant::now();
-            match self.insert(&rows).await {
-                Ok(()) => {
-                    crate::metrics::log_written("replayed", rows.len(), start.elapsed());
+            match self.insert_isolating(&rows).await {
+                Ok(rejected) => {
+                    crate::metrics::log_written("replayed", rows.len() - rejected, start.elapsed());
                     if let Err(e) = self.spool.advance(end) {
                         tracing::error!(error = %e, "Decision log: failed to mark spooled rows replayed.");
                     }
@@ -266,7 +310,7 @@ impl Writer {
     }
 
     async fn maintain(&mut self) {
-        let result = async {
+        let work = async {
             let client = self.pool.get().await?;
             let dropped = schema::maintain_partitions(
                 &**client,
@@ -276,8 +320,10 @@ impl Writer {
             )
             .await?;
             Ok::<_, WriteError>(dropped)
-        }
-        .await;
+        };
+        let result = tokio::time::timeout(PREPARE_TIMEOUT, work)
+            .await
+            .unwrap_or(Err(WriteError::Timeout));
         match result {
             Ok(_) => self.maintained_at = Some(Instant::now()),
             Err(e) => tracing::warn!(error = %e, "Decision log: partition upkeep failed; retrying later."),
@@ -304,11 +350,14 @@ impl Writer {
 }
 
 /// Migrations and partitions: before the first write, and whenever the writer starts.
+/// The connection is taken out of the pool: if this is cut short (a timeout), closing it
+/// releases the migration lock, which a pooled connection would keep holding.
 pub(super) async fn prepare(
-    client: &mut deadpool_postgres::Object,
+    connection: deadpool_postgres::Object,
     settings: &DecisionLogSettings,
 ) -> Result<(), schema::SchemaError> {
-    let client: &mut tokio_postgres::Client = client;
+    let mut client = deadpool_postgres::Object::take(connection);
+    let client: &mut tokio_postgres::Client = &mut client;
     schema::migrate(client).await?;
     schema::maintain_partitions(
         client,

@@ -2,8 +2,11 @@
 //! outcomes (`POST /v1/decisions/{id}/outcome`), kept in the decision log's database.
 //!
 //! A label or an outcome is acknowledged only once committed: when PostgreSQL cannot
-//! take it, or the decision it names is known but not yet in the log (queued or
-//! spooled), the answer is 503 with `Retry-After`, never a 202 that is then lost.
+//! take it, the answer is 503 with `Retry-After`, never a 202 that is then lost. The
+//! decision it names must be known: in the log, or still on its way there (spooled, or
+//! in the velocity store and queued; a decision whose log row was dropped, counted in
+//! `risk_decision_log_rows_dropped_total`, stays known this way). Only a decision in the
+//! log is checked for `occurred_at` not being before the transaction.
 
 pub mod input;
 pub mod rows;
@@ -34,8 +37,6 @@ pub enum Unavailable {
     Pool(#[source] deadpool_postgres::PoolError),
     #[error("the decision log's database is unavailable")]
     Postgres(#[source] tokio_postgres::Error),
-    #[error("the decision is not in the log yet; retry shortly")]
-    NotYetLogged,
     #[error("the velocity store cannot tell whether this transaction was decided")]
     Store(#[source] crate::store::StoreError),
 }
@@ -47,7 +48,7 @@ pub async fn record_label(
 ) -> Result<FeedbackResponse, ApiError> {
     let log = log.ok_or(ApiError::LogUnavailable(Unavailable::NotConfigured))?;
     let (client, decision) = locate(log, store, &label.transaction_id).await?;
-    not_before(&decision, label.occurred_at_ms)?;
+    not_before(decision.as_ref(), label.occurred_at_ms)?;
     let (recorded_at, new) = rows::insert_label(&**client, &label)
         .await
         .map_err(|e| ApiError::LogUnavailable(Unavailable::Postgres(e)))?;
@@ -69,7 +70,7 @@ pub async fn record_outcome(
 ) -> Result<OutcomeResponse, ApiError> {
     let log = log.ok_or(ApiError::LogUnavailable(Unavailable::NotConfigured))?;
     let (client, decision) = locate(log, store, &outcome.transaction_id).await?;
-    not_before(&decision, outcome.occurred_at_ms)?;
+    not_before(decision.as_ref(), outcome.occurred_at_ms)?;
     let (recorded_at, new) = rows::insert_outcome(&**client, &outcome)
         .await
         .map_err(|e| ApiError::LogUnavailable(Unavailable::Postgres(e)))?;
@@ -83,14 +84,13 @@ pub async fn record_outcome(
     })
 }
 
-/// The transaction's decision in the log, with a connection to record against. Not in
-/// the log: known to the velocity store or the spool means "not yet" (wait briefly,
-/// then 503); known nowhere means 404.
+/// A connection to record against, and the transaction's decision if it is in the log
+/// (`None`: known, still on its way there). 404 when nothing knows the decision.
 async fn locate(
     log: &DecisionLog,
     store: &VelocityStore,
     transaction_id: &str,
-) -> Result<(deadpool_postgres::Object, LoggedDecision), ApiError> {
+) -> Result<(deadpool_postgres::Object, Option<LoggedDecision>), ApiError> {
     let unavailable = ApiError::LogUnavailable;
     let client = log.pool.get().await.map_err(|e| unavailable(Unavailable::Pool(e)))?;
     let find = || async {
@@ -99,31 +99,30 @@ async fn locate(
             .map_err(|e| unavailable(Unavailable::Postgres(e)))
     };
     if let Some(found) = find().await? {
-        return Ok((client, found));
+        return Ok((client, Some(found)));
     }
-    let spooled = log.spooled.lock().contains(transaction_id);
-    if spooled {
-        return Err(unavailable(Unavailable::NotYetLogged));
+    if log.spooled.lock().contains(transaction_id) {
+        return Ok((client, None));
     }
     match store.get_decision(transaction_id).await {
         Ok(Some(_)) => {}
         Ok(None) => return Err(ApiError::NotFound("no decision for this transaction id")),
         Err(e) => return Err(unavailable(Unavailable::Store(e))),
     }
-    // Decided, still on its way to the log.
+    // Decided: give the writer a moment, so the time check can be made against the row.
     let deadline = tokio::time::Instant::now() + WAIT_FOR_LOG;
     while tokio::time::Instant::now() < deadline {
         tokio::time::sleep(POLL).await;
         if let Some(found) = find().await? {
-            return Ok((client, found));
+            return Ok((client, Some(found)));
         }
     }
-    Err(unavailable(Unavailable::NotYetLogged))
+    Ok((client, None))
 }
 
 /// What became known about a transaction cannot have happened before it.
-fn not_before(decision: &LoggedDecision, at_ms: i64) -> Result<(), ApiError> {
-    if at_ms < decision.occurred_at_ms {
+fn not_before(decision: Option<&LoggedDecision>, at_ms: i64) -> Result<(), ApiError> {
+    if decision.is_some_and(|d| at_ms < d.occurred_at_ms) {
         return Err(ApiError::Validation {
             field: Some("occurred_at".to_owned()),
             message: "occurred_at is before the transaction".to_owned(),

@@ -401,3 +401,90 @@ async fn the_exported_log_replays_to_the_logged_features_and_rebuilds_the_counte
         "the rebuilt minute holds the four logged and this one, each counted once despite two rebuilds: {message}"
     );
 }
+
+/// A spooled row PostgreSQL refuses (here one breaking a check constraint) is set aside
+/// and counted; every other row behind it still reaches the log.
+#[tokio::test]
+async fn a_row_postgres_refuses_does_not_hold_up_the_rows_behind_it() {
+    use risk_sidecar::decision_log::spool::{Record, Spool, SpooledIds};
+    let spool = tempfile::tempdir().expect("spool dir");
+    let dead = format!("postgres://postgres@127.0.0.1:{}/nowhere", free_port());
+    let app = Spawn::new(Backend::Memory).with_log(&dead, spool.path()).start().await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let answer = app.decide_ok(&request(&tx(), &format!("fp-poison-{i}"))).await;
+        ids.push(answer["decision_id"].as_str().expect("id").to_owned());
+    }
+    app.shutdown.shutdown().await;
+    // The stopped sidecar's writer lets go of the spool once drained.
+    let mut reopened = None;
+    let free = eventually(DEADLINE, || {
+        let got = Spool::open(spool.path(), 1 << 30, SpooledIds::default()).ok();
+        let ok = got.is_some();
+        reopened = got;
+        async move { ok }
+    })
+    .await;
+    assert!(free, "the spool is released");
+    let (mut file, recovered) = reopened.expect("spool");
+    assert_eq!(recovered.records, 3);
+    let rows = file.peek(10).expect("rows");
+    let mut poison: Value = serde_json::from_slice(&rows[0].0).expect("json");
+    poison["decision_id"] = format!("dec_{}", ulid::Ulid::new()).into();
+    poison["decision"] = "maybe".into(); // risk.decisions checks decision in (allow, challenge, block)
+    let poison = serde_json::to_vec(&poison).expect("json");
+    let head: Value = serde_json::from_slice(&poison).expect("json");
+    file.append(&[Record {
+        transaction_id: head["transaction_id"].as_str().expect("tx"),
+        decided_at_ms: head["decided_at_ms"].as_i64().expect("ms"),
+        payload: &poison,
+    }])
+    .expect("append");
+    // And one more good row after it.
+    let good = rows[1].0.clone();
+    let mut last: Value = serde_json::from_slice(&good).expect("json");
+    let last_id = format!("dec_{}", ulid::Ulid::new());
+    last["decision_id"] = last_id.clone().into();
+    let last = serde_json::to_vec(&last).expect("json");
+    file.append(&[Record {
+        transaction_id: "tx-after-poison",
+        decided_at_ms: head["decided_at_ms"].as_i64().expect("ms"),
+        payload: &last,
+    }])
+    .expect("append");
+    drop(file);
+
+    let db = TestDb::create().await;
+    let app = Spawn::new(Backend::Memory)
+        .with_log(&db.url, spool.path())
+        .start()
+        .await;
+    let pg = db.client().await;
+    let all_good = eventually(DEADLINE, || async {
+        count(&pg, "select count(*) from risk.decisions").await == 4
+    })
+    .await;
+    let logged: HashSet<String> = strings(&pg, "select decision_id from risk.decisions")
+        .await
+        .into_iter()
+        .collect();
+    assert!(
+        all_good,
+        "the three decisions and the row after the refused one: {logged:?}"
+    );
+    for id in ids.iter().chain([&last_id]) {
+        assert!(logged.contains(id), "{id}");
+    }
+    let emptied = eventually(DEADLINE, || async {
+        std::fs::metadata(spool.path().join("decisions.spool")).is_ok_and(|m| m.len() == 0)
+    })
+    .await;
+    assert!(emptied, "the spool is replayed past the refused row");
+    let metrics = app.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("risk_decision_log_rows_dropped_total{reason=\"rejected\"}") && !l.ends_with(" 0")),
+        "the refused row is counted"
+    );
+}

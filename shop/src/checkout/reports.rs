@@ -89,14 +89,19 @@ pub struct Due {
     pub attempts: i32,
 }
 
-/// Up to `limit` due reports, locked for this transaction (another sender skips them).
-pub async fn due(client: &impl GenericClient, limit: i64) -> Result<Vec<Due>, ShopError> {
+/// Claims up to `limit` due reports for `lease_secs`: they are not due again for that
+/// long, so another sender (or this one after a crash) takes them only once the lease
+/// runs out. Committed at once; nothing is held open while the reports are sent.
+pub async fn claim(client: &impl GenericClient, limit: i64, lease_secs: i64) -> Result<Vec<Due>, ShopError> {
     let rows = client
         .query(
-            "select risk_report_id, transaction_id, kind, body, attempts from risk_report
-              where sent_at is null and given_up_at is null and next_attempt_at <= now()
-              order by risk_report_id limit $1 for update skip locked",
-            &[&limit],
+            "update risk_report r set next_attempt_at = now() + make_interval(secs => $2)
+               from (select risk_report_id from risk_report
+                      where sent_at is null and given_up_at is null and next_attempt_at <= now()
+                      order by risk_report_id limit $1 for update skip locked) due
+              where r.risk_report_id = due.risk_report_id
+             returning r.risk_report_id, r.transaction_id, r.kind, r.body, r.attempts",
+            &[&limit, &(lease_secs as f64)],
         )
         .await?;
     Ok(rows

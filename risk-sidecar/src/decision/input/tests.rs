@@ -178,3 +178,13 @@ fn a_card_number_is_refused_before_anything_echoes_it() {
         "the error must not carry the number"
     );
 }
+
+#[test]
+fn a_nul_character_anywhere_is_refused_with_its_field() {
+    let mut v = valid();
+    v["customer"]["id"] = "cus\u{0}1".into();
+    assert_eq!(field_of(v).as_deref(), Some("customer.id"));
+    let mut v = valid();
+    v["metadata"] = json!({"note": "a\u{0}b"});
+    assert_eq!(field_of(v).as_deref(), Some("metadata.note"));
+}

@@ -124,3 +124,26 @@ fn replaying_everything_empties_the_file() {
     assert!(ids.lock().is_empty());
     assert_eq!(spool.oldest_ms(), None);
 }
+
+#[test]
+fn a_second_process_on_the_same_spool_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (_first, _, _) = open(dir.path(), 1 << 20);
+    let second = Spool::open(dir.path(), 1 << 20, SpooledIds::default());
+    let err = second.err().expect("locked");
+    assert!(err.to_string().contains("own spool_dir"), "{err}");
+}
+
+#[test]
+fn while_a_replay_catches_up_new_rows_still_fit_under_twice_the_bound() {
+    let dir = tempfile::tempdir().expect("dir");
+    let one = HEADER + payload("a", 1).len() as u64;
+    let (mut spool, _, _) = open(dir.path(), one * 2);
+    assert_eq!(append(&mut spool, &[("a", 1), ("b", 2)]), 2);
+    assert_eq!(append(&mut spool, &[("c", 3)]), 0, "full");
+    let first = spool.peek(1).expect("peek");
+    spool.advance(first[0].1).expect("advance");
+    assert_eq!(append(&mut spool, &[("c", 3)]), 1, "one replayed, one more fits");
+    assert_eq!(append(&mut spool, &[("d", 4)]), 0);
+    assert!(spool.len_bytes() <= 4 * one);
+}
