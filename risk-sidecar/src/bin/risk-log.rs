@@ -61,10 +61,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let Some(url) = settings.decision_log.url() else {
         bail!("RISK__DECISION_LOG__URL is not set: no decision log to read");
     };
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .context("Failed to connect to the decision log")?;
-    tokio::spawn(connection);
+    // The services' pool: TLS when the URL says `sslmode=require`, as for the sidecar.
+    let config: tokio_postgres::Config = url.parse().context("RISK__DECISION_LOG__URL is not a PostgreSQL URL")?;
+    let pool = servicekit::postgres::pool(config, 1, settings.decision_log.connect_timeout())?;
+    let connection = pool.get().await.context("Failed to connect to the decision log")?;
+    let client: &tokio_postgres::Client = &connection;
     match args.command {
         Command::Export { since, until, out } => {
             let (since, until) = (
@@ -73,7 +74,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             );
             let file = std::fs::File::create(&out).with_context(|| format!("Failed to create {}", out.display()))?;
             let mut writer = BufWriter::new(file);
-            let records = export::history(&client, since, until).await?;
+            let records = export::history(client, since, until).await?;
             futures::pin_mut!(records);
             let mut n = 0usize;
             while let Some(record) = records.try_next().await? {
@@ -97,7 +98,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             );
             let store = VelocityStore::Redis(RedisStore::connect(redis, &settings.redis).await?);
             let features = FeatureContext::new(&settings.currency.rates, &settings.currency.reference);
-            let records = export::history(&client, since, until).await?;
+            let records = export::history(client, since, until).await?;
             let n = risk_sidecar::replay::rebuild_counters(&store, &features, records, |n| {
                 if n.is_multiple_of(100_000) {
                     eprintln!("risk-log: {n} decisions counted");
