@@ -5,7 +5,9 @@
 # (2,000/s). Per decision: the sidecar's CPU (its process time over the run), Redis
 # commands (INFO commandstats), Redis CPU (INFO cpu) and PostgreSQL's CPU (its
 # processes' time). Prints a table, writes
-# bench-results/log-cost.md, and the ratios on / off.
+# bench-results/log-cost.md, and the ratios on / off. With BEFORE_BINARY set (an older
+# build of the sidecar), that build runs a third mode, `before` (no log), and the
+# ratios off / before say what this build's hot path costs against it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench-results; mkdir -p "$out"
@@ -35,12 +37,13 @@ redis_cpu() { redis-cli -u "$redis_url" info cpu | awk -F: '/^used_cpu_(sys|user
 pg_ticks() { local n=0; for p in $(pgrep -x postgres || true); do n=$((n + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$n"; }
 decisions() { curl -s "$base/metrics" | awk '/^risk_decision_duration_seconds_count/ {n += $2} END {print n + 0}'; }
 
-start() { # $1: on | off
-  local extra=()
+start() { # $1: on | off | before
+  local extra=() binary=./target/release/risk-sidecar
+  [ "$1" = before ] && binary=$BEFORE_BINARY
   [ "$1" = on ] && extra=(RISK__DECISION_LOG__URL="$log_url" RISK__DECISION_LOG__SPOOL_DIR="$spool"
     RISK__DECISION_LOG__EMAIL_HASH_KEY="bench-email-hash-key-0123456789abcdef")
   env RISK__SERVER__PORT="$port" RISK__REDIS__URL="$redis_url" RISK__REDIS__KEY_PREFIX="bench-log-$1-$RANDOM" \
-    RISK__LOG__FORMAT=json RUST_LOG=warn "${extra[@]}" ./target/release/risk-sidecar >> "$out/sidecar-log-bench.log" 2>&1 &
+    RISK__LOG__FORMAT=json RUST_LOG=warn "${extra[@]}" "$binary" >> "$out/sidecar-log-bench.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do curl -sf "$base/readyz" >/dev/null && return; sleep 0.1; done
   echo "sidecar ($1) did not become ready"; exit 1
@@ -67,9 +70,11 @@ print(f"{label} rps={kv['rps']} p99_us={kv['p99_us']} decisions={n} sidecar_cpu_
 PY
 }
 
+modes=(off on)
+[ -n "${BEFORE_BINARY:-}" ] && modes+=(before)
 results=()
 for round in 1 2; do
-  for mode in off on; do
+  for mode in "${modes[@]}"; do
     start "$mode"
     wrk -t1 -c8 -d2s -s loadtest/mix.lua "$base/v1/decisions" >/dev/null
     results+=("$(measure "saturation/$mode/$round" -c32 -s loadtest/mix.lua "$base/v1/decisions")")
@@ -94,7 +99,12 @@ for run in ("saturation", "paced"):
     for key in ("rps", "p99_us", "sidecar_cpu_us", "redis_cmds", "redis_cpu_us", "postgres_cpu_us"):
         off, on = mean(run, "off", key), mean(run, "on", key)
         ratio = on / off if off else float("nan")
-        cells.append(f"{key} off={off:.1f} on={on:.1f} on/off={ratio:.3f}")
+        cell = f"{key} off={off:.1f} on={on:.1f} on/off={ratio:.3f}"
+        if rows[(run, "before")]:
+            before = mean(run, "before", key)
+            vs = off / before if before else float("nan")
+            cell += f" before={before:.1f} off/before={vs:.3f}"
+        cells.append(cell)
     print(f"{run}: " + "; ".join(cells))
 ')
 echo "$summary"

@@ -1,7 +1,8 @@
 //! The risk sidecar client: one call before the authorisation, with a timeout and an
 //! explicit fallback when the sidecar is down, slow, rate-limiting us or answers
-//! something we cannot read. A refusal of our request (any other 4xx) is our bug, not
-//! the sidecar's failure: it never allows a payment; the order is held for review.
+//! something we cannot read (408 is a time-out too). A refusal of our request (any
+//! other 4xx) is our bug, not the sidecar's failure: it never allows a payment; the
+//! order is held for review.
 
 use std::time::{Duration, Instant};
 
@@ -243,7 +244,10 @@ impl RiskClient {
         let code = status.as_u16();
         if status.is_success() {
             Delivery::Accepted(code)
-        } else if status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        } else if status == reqwest::StatusCode::TOO_MANY_REQUESTS
+            || status == reqwest::StatusCode::REQUEST_TIMEOUT
+            || status.is_server_error()
+        {
             Delivery::Failed(code)
         } else {
             Delivery::Refused(code)
@@ -263,6 +267,10 @@ impl RiskClient {
         let status = response.status();
         if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             return Err(FallbackReason::RateLimited.into());
+        }
+        // 408: our request did not reach it in time (a loaded host), not a refusal of it.
+        if status == reqwest::StatusCode::REQUEST_TIMEOUT {
+            return Err(FallbackReason::Timeout.into());
         }
         if status.is_client_error() {
             return Err(CallError::Refused(status.as_u16()));

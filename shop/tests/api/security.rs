@@ -141,6 +141,20 @@ async fn rate_limited_by_the_sidecar_is_the_documented_fallback() {
     );
 }
 
+/// 408: the sidecar did not get our request in time (an overloaded host), which is a
+/// timeout like any other, not a refusal of what we sent.
+#[tokio::test]
+async fn a_sidecar_request_timeout_is_the_timeout_fallback_not_a_hold() {
+    let app = spawn_app(Risk::Refusing(408)).await;
+    let (_, answer) = app.buy(BOOK).await;
+    assert_eq!(answer.body["status"], "paid", "{}", answer.body);
+    assert!(
+        app.metrics()
+            .await
+            .contains("shop_risk_fallbacks_total{reason=\"timeout\"}")
+    );
+}
+
 #[tokio::test]
 async fn the_sidecar_is_asked_before_the_card_is_authorised() {
     let app = spawn_app(Risk::Sidecar).await;
