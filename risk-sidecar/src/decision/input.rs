@@ -203,7 +203,8 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
     if let Some(field) = find_pan(&value) {
         return Err(InputError::Pan { field });
     }
-    if let Some(field) = find_nul(&value, String::new()) {
+    // The path is built only for a body that has a NUL: no allocation per key otherwise.
+    if let Some(field) = has_nul(&value).then(|| find_nul(&value, String::new())).flatten() {
         // PostgreSQL cannot store U+0000 in text or jsonb: the decision log would refuse it.
         return Err(InputError::Invalid {
             message: format!(
@@ -221,6 +222,15 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
             message: expected(&inner),
         }
     })
+}
+
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 /// The dotted path of the first string (key or value) holding U+0000.
