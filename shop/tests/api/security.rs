@@ -492,7 +492,7 @@ fn rebuild(bin: &str, last4: &str, fingerprint: &str, keys: &[String]) -> Option
         .iter()
         .map(|k| Hmac::<Sha256>::new_from_slice(k.as_bytes()).expect("any key"))
         .collect();
-    let wanted = ::hex::decode(hex).ok()?;
+    let wanted = testkit::gateway::from_letters(hex)?;
     let mut candidate = format!("{bin}000000{last4}").into_bytes();
     for middle in 0..1_000_000u32 {
         let mut m = middle;

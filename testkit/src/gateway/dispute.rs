@@ -121,6 +121,23 @@ mod tests {
     }
 
     #[test]
+    fn fingerprints_hold_no_digits_so_never_a_card_number() {
+        let books = Books::new(b"k");
+        for n in 0..2000 {
+            let card = CardInput {
+                number: crate::gateway::approved_card(n),
+                exp_month: 12,
+                exp_year: 2099,
+                cvc: "123".into(),
+            };
+            let fp = books.tokenise(&card).expect("token").fingerprint;
+            assert!(!fp.bytes().any(|b| b.is_ascii_digit()), "{fp}");
+            let bytes = crate::gateway::from_letters(&fp[3..]).expect("decodes");
+            assert_eq!(crate::gateway::letters(&bytes), fp[3..]);
+        }
+    }
+
+    #[test]
     fn a_dispute_opens_on_a_capture_and_closes_once_in_the_feed() {
         let books = Books::new(b"k");
         let id = captured(&books);
