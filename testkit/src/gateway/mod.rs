@@ -123,7 +123,7 @@ struct Inner {
 }
 
 /// Each half-byte as a letter `a`–`p`: a fingerprint in hex holds a run of 13 or more
-/// digits passing the Luhn check about once in 400 cards, which the risk sidecar rightly
+/// digits passing the Luhn check about once in 160 cards, which the risk sidecar rightly
 /// refuses as a card number; real gateways' fingerprints are letters and digits mixed,
 /// with such runs as rare as this encoding makes them (never).
 pub fn letters(bytes: &[u8]) -> String {
