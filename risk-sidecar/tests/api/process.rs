@@ -15,6 +15,23 @@ fn sidecar() -> Command {
     cmd
 }
 
+/// The child's log lines, collected on a thread until it exits.
+fn collect_stderr(child: &mut std::process::Child) -> std::thread::JoinHandle<Vec<String>> {
+    let stderr = child.stderr.take().expect("stderr piped");
+    std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect())
+}
+
+fn listening_within_20s(port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
 #[test]
 fn invalid_settings_exit_64_before_binding() {
     let port = free_port();
@@ -63,18 +80,8 @@ fn with_no_redis_it_runs_in_memory_sighup_reloads_and_sigterm_stops_it_cleanly()
         .stderr(Stdio::piped())
         .spawn()
         .expect("starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let lines = std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>());
-
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let ready = loop {
-        let ok = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
-        if ok || Instant::now() > deadline {
-            break ok;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(ready, "listening");
+    let lines = collect_stderr(&mut child);
+    assert!(listening_within_20s(port), "listening");
     let hup = Command::new("kill")
         .args(["-HUP", &child.id().to_string()])
         .status()
@@ -115,13 +122,8 @@ fn start_with_log(
         .stderr(Stdio::piped())
         .spawn()
         .expect("starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let lines = std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the sidecar did not start listening");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let lines = collect_stderr(&mut child);
+    assert!(listening_within_20s(port), "the sidecar did not start listening");
     (child, lines)
 }
 
