@@ -65,6 +65,8 @@ fn hot_path(c: &mut Criterion) {
             customer: "cus_81",
             ip: Some("203.0.113.7"),
             device: Some("dev_5"),
+            email: Some("buyer@example.com"),
+            labels: true,
         })
         .snapshot;
     let features = ctx.compute(&input, Some(&snapshot));
@@ -113,6 +115,8 @@ fn hot_path(c: &mut Criterion) {
                 customer: "cus_81",
                 ip: Some("203.0.113.7"),
                 device: Some("dev_5"),
+                email: Some("buyer@example.com"),
+                labels: true,
             })
         })
     });
@@ -150,6 +154,8 @@ fn hot_path(c: &mut Criterion) {
                         customer: &customer,
                         ip: Some(&ip),
                         device: Some(&device),
+                        email: Some(&customer),
+                        labels: true,
                     })
                     .await
                     .expect("redis observe")

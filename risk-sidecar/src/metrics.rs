@@ -23,6 +23,8 @@ pub const SHADOW_DECISIONS: &str = "risk_shadow_decisions_total";
 pub const ANOMALY_SCORE: &str = "risk_model_anomaly_score";
 pub const LABELS_RECORDED: &str = "risk_labels_recorded_total";
 pub const OUTCOMES_RECORDED: &str = "risk_outcomes_recorded_total";
+/// Labels and declines kept but never counted: their decision's log row was dropped.
+pub const FEEDBACK_UNCOUNTED: &str = "risk_feedback_uncounted_total";
 pub const LOG_ENABLED: &str = "risk_decision_log_enabled";
 pub const LOG_QUEUE_DEPTH: &str = "risk_decision_log_queue_depth";
 pub const LOG_SPOOL_BYTES: &str = "risk_decision_log_spool_bytes";
@@ -107,6 +109,10 @@ fn describe_all() {
         OUTCOMES_RECORDED,
         "Payment outcomes recorded (a repeat is not counted), by status."
     );
+    describe_counter!(
+        FEEDBACK_UNCOUNTED,
+        "Labels and declines kept but not counted: their decision never reached the log."
+    );
     describe_gauge!(LOG_ENABLED, "1 when a decision log (PostgreSQL) is configured.");
     describe_gauge!(LOG_QUEUE_DEPTH, "Decision-log rows waiting in memory for the writer.");
     describe_gauge!(
@@ -171,6 +177,11 @@ pub fn register_decision_log(enabled: bool) {
     for status in shared::OutcomeStatus::ALL {
         counter!(OUTCOMES_RECORDED, "status" => status.as_str()).increment(0);
     }
+    counter!(FEEDBACK_UNCOUNTED).increment(0);
+}
+
+pub fn feedback_uncounted() {
+    counter!(FEEDBACK_UNCOUNTED).increment(1);
 }
 
 pub fn log_written(path: &'static str, rows: usize, elapsed: Duration) {

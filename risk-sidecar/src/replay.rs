@@ -1,6 +1,9 @@
 //! Replaying a labelled history through the sidecar's own parsing, velocity counters
 //! (the in-memory store, same semantics as Redis) and feature code: the training table
-//! is what serving would have computed, transaction by transaction.
+//! is what serving would have computed, transaction by transaction. Labels and
+//! declines reach the counters at their own times (`events`), as feedback would have.
+
+pub mod events;
 
 use std::io::{BufRead, Write};
 use std::sync::Arc;
@@ -12,6 +15,8 @@ use crate::decision::input::{DecisionInput, InputError};
 use crate::decision::pan::find_pan;
 use crate::settings::Settings;
 use crate::store::{MemoryStore, StoreLimits};
+
+use self::events::{DEFAULT_LABEL_DELAY_MS, Pending, decline_times};
 
 const REPLAY_NOW_MS: i64 = i64::MAX / 4;
 
@@ -43,6 +48,9 @@ pub struct Replayer {
     store: Arc<MemoryStore>,
     features: FeatureContext,
     last_ms: i64,
+    pending: Pending,
+    label_delay_ms: i64,
+    rows: u64,
 }
 
 impl Replayer {
@@ -51,7 +59,16 @@ impl Replayer {
             store: Arc::new(MemoryStore::new(StoreLimits::from(&settings.redis))),
             features: FeatureContext::new(&settings.currency.rates, &settings.currency.reference),
             last_ms: i64::MIN,
+            pending: Pending::default(),
+            label_delay_ms: DEFAULT_LABEL_DELAY_MS,
+            rows: 0,
         }
+    }
+
+    /// When a label without `labelled_at` becomes known, after its transaction.
+    pub fn with_label_delay(mut self, delay_ms: i64) -> Replayer {
+        self.label_delay_ms = delay_ms;
+        self
     }
 
     /// The features of one record, counting it first, as a live decision would.
@@ -61,13 +78,25 @@ impl Replayer {
             return Err(ReplayError::OutOfOrder { line });
         }
         self.last_ms = input.occurred_at_ms;
-        let observed = self.store.observe(&self.features.observation(&input));
+        let (labelled_at, declines) = known_after(record, line)?;
+        // What became known before this decision, then the decision.
+        self.pending.play_until(&self.store, input.occurred_at_ms);
+        let email_key = self.features.email_key(&input);
+        let observed = self.store.observe(&self.features.observation(&input, email_key.as_deref()));
+        let features = self.features.compute(&input, Some(&observed.snapshot));
+        let entities = self.features.entities(&input, email_key.as_deref());
+        self.pending
+            .schedule(record, &input, &entities, labelled_at, &declines, self.label_delay_ms);
+        self.rows += 1;
+        if self.rows.is_multiple_of(100_000) {
+            eprintln!("risk-replay: {} labels and declines waiting for their time", self.pending.len());
+        }
         Ok(FeatureRow {
             transaction_id: input.transaction_id.clone(),
             occurred_at_ms: input.occurred_at_ms,
             label: record.label,
             scenario: record.scenario.clone(),
-            features: self.features.compute(&input, Some(&observed.snapshot)),
+            features,
         })
     }
 
@@ -137,9 +166,11 @@ pub fn replayed_input(record: &HistoryRecord, line: usize) -> Result<DecisionInp
 }
 
 /// Counts a history into a velocity store (Redis after it lost its data), record by
-/// record, as the live decisions did: the same parsing and observation as training's
-/// replay. A transaction already counted is not counted again, so a rebuild over a
-/// partly filled store is safe. Returns how many records were counted.
+/// record, as the live decisions did: the same parsing, observation and label and
+/// decline events as training's replay (labels and declines at their times, all of
+/// them by the end). A transaction already counted is not counted again, and labels
+/// and declines are set, not added, so a rebuild over a partly filled store is safe.
+/// Returns how many records were counted.
 pub async fn rebuild_counters<E>(
     store: &crate::store::VelocityStore,
     features: &FeatureContext,
@@ -151,14 +182,43 @@ where
 {
     use futures::TryStreamExt;
     futures::pin_mut!(records);
+    let mut pending = Pending::default();
     let mut n = 0;
     while let Some(record) = records.try_next().await? {
         n += 1;
         let input = replayed_input(&record, n)?;
-        store.observe(&features.observation(&input)).await?;
+        let (labelled_at, declines) = known_after(&record, n)?;
+        while let Some(due) = pending.next_before(input.occurred_at_ms) {
+            due.apply(store).await?;
+        }
+        let email_key = features.email_key(&input);
+        store.observe(&features.observation(&input, email_key.as_deref())).await?;
+        let entities = features.entities(&input, email_key.as_deref());
+        pending.schedule(&record, &input, &entities, labelled_at, &declines, DEFAULT_LABEL_DELAY_MS);
         progress(n);
     }
+    while let Some(due) = pending.next_before(i64::MAX) {
+        due.apply(store).await?;
+    }
     Ok(n)
+}
+
+/// A record's `labelled_at` and decline times, as Unix milliseconds.
+fn known_after(record: &HistoryRecord, line: usize) -> Result<(Option<i64>, Vec<i64>), ReplayError> {
+    let problem = |problem: String| ReplayError::Record { line, problem };
+    let labelled_at = record
+        .labelled_at
+        .as_deref()
+        .map(|t| parse_ms(t).ok_or_else(|| problem(format!("labelled_at {t:?} is not RFC 3339"))))
+        .transpose()?;
+    let declines = decline_times(record, parse_ms).map_err(problem)?;
+    Ok((labelled_at, declines))
+}
+
+fn parse_ms(s: &str) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    let t = time::OffsetDateTime::parse(s, &Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 /// A line of a history, refused like a decision request if any value in it looks like a

@@ -75,6 +75,8 @@ pub struct DecisionSettings {
     /// At the HTTP edge, an `occurred_at` further back than this is refused (replay and
     /// training take any date).
     pub max_event_age_days: u32,
+    /// Read the label and decline counters; off only to measure their cost.
+    pub label_counters: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

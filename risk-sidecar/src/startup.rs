@@ -11,9 +11,10 @@ use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 
-use crate::decision::features::FeatureContext;
+use crate::decision::features::{EmailKeying, FeatureContext};
 use crate::decision::policy::Policy;
 use crate::decision::{DecisionService, Reloader};
 use crate::limiter::CallerLimiter;
@@ -110,7 +111,12 @@ impl Application {
                 StoreFactory::Memory(Arc::new(MemoryStore::new(StoreLimits::from(&settings.redis))))
             }
         };
-        let features = FeatureContext::new(&settings.currency.rates, &settings.currency.reference);
+        let email_keying = match settings.decision_log.url() {
+            Some(_) => EmailKeying::Hashed(settings.decision_log.email_hash_key.expose_secret().as_bytes().to_vec()),
+            None => EmailKeying::Unkeyed,
+        };
+        let features = FeatureContext::new(&settings.currency.rates, &settings.currency.reference)
+            .with_labels(settings.decision.label_counters, email_keying);
         let shadow = shadow_model(&settings, model_sessions).map_err(StartupError::Config)?;
         let log = start_decision_log(&settings).await?;
         let service = Arc::new(DecisionService::new(

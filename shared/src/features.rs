@@ -10,6 +10,11 @@
 /// Counts include the transaction being decided. Amounts are in the reference
 /// currency's major units. A value that is unknown (no device in the request, the
 /// velocity store unavailable) is NaN, which gradient-boosted trees route as missing.
+///
+/// The label features count the entity's earlier transactions known to be fraud when
+/// the decision is made (labels arrive later, through `POST /v1/feedback`), over
+/// transaction time; a share is fraud over labelled (either label), unknown with none.
+/// Declines are the gateway's, reported as outcomes, over the time of the decline.
 pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "amount_ref",
     "payment_method",
@@ -60,9 +65,29 @@ pub const FEATURE_NAMES: [&str; N_FEATURES] = [
     "day_of_week",
     "item_count",
     "distinct_skus",
+    "card_fraud_count_7d",
+    "card_fraud_count_30d",
+    "customer_fraud_count_7d",
+    "customer_fraud_count_30d",
+    "device_fraud_count_7d",
+    "device_fraud_count_30d",
+    "ip_fraud_count_7d",
+    "ip_fraud_count_30d",
+    "email_fraud_count_7d",
+    "email_fraud_count_30d",
+    "device_fraud_share_30d",
+    "ip_fraud_share_30d",
+    "card_decline_count_1h",
+    "card_decline_count_24h",
+    "customer_decline_count_1h",
+    "customer_decline_count_24h",
+    "device_decline_count_1h",
+    "device_decline_count_24h",
+    "ip_decline_count_1h",
+    "ip_decline_count_24h",
 ];
 
-pub const N_FEATURES: usize = 49;
+pub const N_FEATURES: usize = 69;
 
 /// FNV-1a (64 bit) over the names joined by `\n`, as lower-case hex in model cards.
 pub const FEATURE_LIST_HASH: u64 = fnv1a_names(&FEATURE_NAMES);

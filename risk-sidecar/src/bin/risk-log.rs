@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use futures::TryStreamExt;
-use risk_sidecar::decision::features::FeatureContext;
+use risk_sidecar::decision::features::{EmailKeying, FeatureContext};
 use risk_sidecar::decision_log::export;
 use risk_sidecar::settings::Settings;
 use risk_sidecar::store::{RedisStore, VelocityStore};
@@ -97,7 +97,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 until.as_deref().map(time_ms).transpose()?.unwrap_or_else(now_ms),
             );
             let store = VelocityStore::Redis(RedisStore::connect(redis, &settings.redis).await?);
-            let features = FeatureContext::new(&settings.currency.rates, &settings.currency.reference);
+            let features = FeatureContext::new(&settings.currency.rates, &settings.currency.reference)
+                .with_labels(true, EmailKeying::Exported);
             let records = export::history(client, since, until).await?;
             let n = risk_sidecar::replay::rebuild_counters(&store, &features, records, |n| {
                 if n.is_multiple_of(100_000) {

@@ -8,7 +8,7 @@ use shared::{N_FEATURES, PaymentMethod};
 
 use super::input::DecisionInput;
 use crate::settings::CurrencyRate;
-use crate::store::{EntityStats, Observation, VelocitySnapshot};
+use crate::store::{EntityStats, LabelStats, Observation, TransactionEntities, VelocitySnapshot};
 
 const DISPOSABLE_DOMAINS: &str = include_str!("../../data/disposable_domains.txt");
 const MS_PER_DAY: f64 = 86_400_000.0;
@@ -44,6 +44,24 @@ pub struct FeatureContext {
     rates: BTreeMap<[u8; 3], CurrencyRate>,
     reference_exponent: u8,
     disposable: HashSet<&'static str>,
+    /// Read the label and decline counters (`decision.label_counters`).
+    label_counters: bool,
+    email_keying: EmailKeying,
+}
+
+/// How an e-mail address is keyed in the label counters.
+pub enum EmailKeying {
+    /// By the decision log's keyed hash, which the log row carries: a label finds the
+    /// same key, and the address never reaches Redis.
+    Hashed(Vec<u8>),
+    /// By the address itself: an offline replay, in process memory only.
+    Plain,
+    /// An exported history's address is `<keyed hash>@<domain>` (`make
+    /// export-history`): its key is the hash, as when it was decided.
+    Exported,
+    /// Not at all: without a decision log no label can arrive, so there is nothing to
+    /// read (the counts are 0, as they would be).
+    Unkeyed,
 }
 
 // === impl FeatureContext ===
@@ -67,6 +85,37 @@ impl FeatureContext {
             rates,
             reference_exponent,
             disposable,
+            label_counters: true,
+            email_keying: EmailKeying::Plain,
+        }
+    }
+
+    /// Label counters on or off, and how addresses are keyed in them.
+    pub fn with_labels(mut self, label_counters: bool, email_keying: EmailKeying) -> FeatureContext {
+        self.label_counters = label_counters;
+        self.email_keying = email_keying;
+        self
+    }
+
+    /// The key of the request's e-mail address in the label counters.
+    pub fn email_key(&self, input: &DecisionInput) -> Option<String> {
+        let email = input.record.email.as_deref()?;
+        match &self.email_keying {
+            EmailKeying::Hashed(key) => Some(crate::decision_log::entry::email_hash(key, email)),
+            EmailKeying::Plain => Some(email.to_owned()),
+            EmailKeying::Exported => email.split_once('@').map(|(hash, _)| hash.to_owned()),
+            EmailKeying::Unkeyed => None,
+        }
+    }
+
+    /// The entities a label or a decline of this request's transaction counts for.
+    pub fn entities<'a>(&self, input: &'a DecisionInput, email_key: Option<&'a str>) -> TransactionEntities<'a> {
+        TransactionEntities {
+            card: input.card_fingerprint.as_deref(),
+            customer: &input.customer_id,
+            ip: input.ip_key.as_deref(),
+            device: input.device_id.as_deref(),
+            email: email_key,
         }
     }
 
@@ -81,9 +130,10 @@ impl FeatureContext {
         reference_minor as f64 / 10f64.powi(i32::from(self.reference_exponent))
     }
 
-    /// What the velocity counters see of a request. Serving and replay both call this,
-    /// so training features are counted exactly as live ones.
-    pub fn observation<'a>(&self, input: &'a DecisionInput) -> Observation<'a> {
+    /// What the velocity counters see of a request (`email_key` from `email_key`).
+    /// Serving and replay both call this, so training features are counted exactly as
+    /// live ones.
+    pub fn observation<'a>(&self, input: &'a DecisionInput, email_key: Option<&'a str>) -> Observation<'a> {
         Observation {
             transaction_id: &input.transaction_id,
             at_ms: input.occurred_at_ms,
@@ -92,6 +142,8 @@ impl FeatureContext {
             customer: &input.customer_id,
             ip: input.ip_key.as_deref(),
             device: input.device_id.as_deref(),
+            email: email_key,
+            labels: self.label_counters,
         }
     }
 
@@ -139,6 +191,20 @@ impl FeatureContext {
             .filter(|usual| *usual > 0.0)
             .map_or(f64::NAN, |usual| amount / usual);
         let days = at.div_euclid(86_400_000);
+        // Label counters: unknown when not read (off, or the store unavailable).
+        let labels = |e: Option<&EntityStats>| e.and_then(|e| e.labels);
+        let fraud = |l: Option<LabelStats>, w: usize| l.map_or(f64::NAN, |l| f64::from(l.fraud[w]));
+        let share = |l: Option<LabelStats>| {
+            l.filter(|l| l.labelled_30d > 0)
+                .map_or(f64::NAN, |l| f64::from(l.fraud[1]) / f64::from(l.labelled_30d))
+        };
+        let declines = |l: Option<LabelStats>, w: usize| l.map_or(f64::NAN, |l| f64::from(l.declines[w]));
+        // An address that is not keyed has no labels to find: its counts are 0.
+        let email = match (input.record.email.is_some(), snapshot) {
+            (true, Some(s)) if self.label_counters => Some(s.email.unwrap_or_default()),
+            _ => None,
+        };
+        let (card_l, customer_l, ip_l, device_l) = (labels(card), labels(customer), labels(ip), labels(device));
 
         let row: [f64; N_FEATURES] = [
             amount,
@@ -200,6 +266,26 @@ impl FeatureContext {
             ((days + 3).rem_euclid(7)) as f64,
             f64::from(input.item_count),
             f64::from(input.distinct_skus),
+            fraud(card_l, 0),
+            fraud(card_l, 1),
+            fraud(customer_l, 0),
+            fraud(customer_l, 1),
+            fraud(device_l, 0),
+            fraud(device_l, 1),
+            fraud(ip_l, 0),
+            fraud(ip_l, 1),
+            fraud(email, 0),
+            fraud(email, 1),
+            share(device_l),
+            share(ip_l),
+            declines(card_l, 0),
+            declines(card_l, 1),
+            declines(customer_l, 0),
+            declines(customer_l, 1),
+            declines(device_l, 0),
+            declines(device_l, 1),
+            declines(ip_l, 0),
+            declines(ip_l, 1),
         ];
         FeatureVector(row.map(|v| v as f32))
     }

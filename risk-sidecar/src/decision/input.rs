@@ -367,7 +367,8 @@ fn email_domain(email: &str) -> Result<String, InputError> {
     }
 }
 
-fn ip_key(s: &str) -> Result<String, InputError> {
+/// The counters' key of an address: IPv4 as it is, IPv6 as its /64.
+pub fn ip_key(s: &str) -> Result<String, InputError> {
     match s
         .parse::<IpAddr>()
         .map_err(|_| invalid("device.ip", "must be an IPv4 or IPv6 address"))?

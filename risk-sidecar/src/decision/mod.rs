@@ -66,7 +66,8 @@ impl DecisionService {
     ) -> Result<String, ApiError> {
         let start = Instant::now();
         let policy = self.policy.load_full().ok_or(ApiError::NotReady)?;
-        let observation = self.features.observation(&input);
+        let email_key = self.features.email_key(&input);
+        let observation = self.features.observation(&input, email_key.as_deref());
 
         let mut degraded = Vec::new();
         let observe_start = Instant::now();

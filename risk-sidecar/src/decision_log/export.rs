@@ -4,8 +4,9 @@
 //! any length exports in bounded memory.
 //!
 //! What a history needs and the log does not keep in clear: the e-mail address. It is
-//! written as `<first 16 hex of its keyed hash>@<domain>`: the same address gives the
-//! same value, the domain (all the features read) is kept, the address is not.
+//! written as `<its keyed hash>@<domain>` (64 hex digits, the longest local part an
+//! address may have): the same address gives the same value, the domain is kept, the
+//! address is not, and `make rebuild-counters` finds the key its label counters had.
 
 use futures::{Stream, TryStreamExt};
 use shared::{
@@ -69,7 +70,7 @@ fn record(row: &Row) -> Result<HistoryRecord, ExportError> {
         _ => return Err(bad("unknown payment_method")),
     };
     let email = match (text("email_hash"), text("email_domain")) {
-        (Some(hash), Some(domain)) => Some(format!("{}@{domain}", &hash[..hash.len().min(16)])),
+        (Some(hash), Some(domain)) => Some(format!("{hash}@{domain}")),
         _ => None,
     };
     let items: Vec<Item> = serde_json::from_value(row.get("items")).map_err(|_| bad("items"))?;

@@ -38,10 +38,29 @@ pub async fn insert_rows(client: &impl GenericClient, rows: &[&[u8]]) -> Result<
     client.execute(insert_sql(), &[&text.as_str()]).await
 }
 
-/// What a label or an outcome needs of its transaction's decision.
+/// What a label or an outcome needs of its transaction's decision: its time and the
+/// entities whose counters it changes.
 #[derive(Debug, Clone)]
 pub struct LoggedDecision {
     pub occurred_at_ms: i64,
+    pub customer_id: String,
+    pub card_fingerprint: Option<String>,
+    /// As the counters key it: an IPv4 address, or an IPv6 address's /64.
+    pub ip_key: Option<String>,
+    pub device_id: Option<String>,
+    pub email_hash: Option<String>,
+}
+
+impl LoggedDecision {
+    pub fn entities(&self) -> crate::store::TransactionEntities<'_> {
+        crate::store::TransactionEntities {
+            card: self.card_fingerprint.as_deref(),
+            customer: &self.customer_id,
+            ip: self.ip_key.as_deref(),
+            device: self.device_id.as_deref(),
+            email: self.email_hash.as_deref(),
+        }
+    }
 }
 
 /// The transaction's first logged decision (a retry whose idempotency record was lost
@@ -52,12 +71,21 @@ pub async fn find_decision(
 ) -> Result<Option<LoggedDecision>, tokio_postgres::Error> {
     let row = client
         .query_opt(
-            "select (extract(epoch from occurred_at) * 1000)::bigint as occurred_at_ms \
+            "select (extract(epoch from occurred_at) * 1000)::bigint as occurred_at_ms, customer_id, \
+                    card_fingerprint, host(ip) as ip, device_id, email_hash \
                from risk.decisions where transaction_id = $1 order by decided_at limit 1",
             &[&transaction_id],
         )
         .await?;
     Ok(row.map(|r| LoggedDecision {
         occurred_at_ms: r.get("occurred_at_ms"),
+        customer_id: r.get("customer_id"),
+        card_fingerprint: r.get("card_fingerprint"),
+        // Logged from a parsed address, so it parses back.
+        ip_key: r
+            .get::<_, Option<String>>("ip")
+            .and_then(|ip| crate::decision::input::ip_key(&ip).ok()),
+        device_id: r.get("device_id"),
+        email_hash: r.get("email_hash"),
     }))
 }

@@ -7,13 +7,20 @@
 //! in the velocity store and queued; a decision whose log row was dropped, counted in
 //! `risk_decision_log_rows_dropped_total`, stays known this way). Only a decision in the
 //! log is checked for `occurred_at` not being before the transaction.
+//!
+//! A label then sets the label counters of its transaction's entities (card, customer,
+//! IP, device, e-mail) to the transaction's label as it now stands, and a decline
+//! counts for them, from the entities the log row names. A label or a decline that is
+//! kept but could not be counted answers 503 too: sent again, it is not recorded twice
+//! and is counted then. Labels of one transaction are serialised (an advisory lock), so
+//! the counters end at the label of highest precedence whatever the arrival order.
 
 pub mod input;
 pub mod rows;
 
 use std::time::Duration;
 
-use shared::{FeedbackResponse, OutcomeResponse};
+use shared::{FeedbackResponse, OutcomeResponse, OutcomeStatus};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -21,7 +28,7 @@ use self::input::{LabelInput, OutcomeInput};
 use crate::decision_log::DecisionLog;
 use crate::decision_log::rows::{LoggedDecision, find_decision};
 use crate::error::ApiError;
-use crate::store::VelocityStore;
+use crate::store::{LabelUpdate, VelocityStore};
 
 /// How long a label waits for its decision to leave the writer's queue (the writer
 /// flushes every `decision_log.flush_interval_ms`).
@@ -39,6 +46,10 @@ pub enum Unavailable {
     Postgres(#[source] tokio_postgres::Error),
     #[error("the velocity store cannot tell whether this transaction was decided")]
     Store(#[source] crate::store::StoreError),
+    #[error("recorded, but the velocity store could not count it yet: send it again")]
+    NotCounted(#[source] crate::store::StoreError),
+    #[error("recorded, but its decision is still on its way to the log, so it is not counted yet: send it again")]
+    DecisionSpooled,
 }
 
 pub async fn record_label(
@@ -47,14 +58,33 @@ pub async fn record_label(
     label: LabelInput,
 ) -> Result<FeedbackResponse, ApiError> {
     let log = log.ok_or(ApiError::LogUnavailable(Unavailable::NotConfigured))?;
-    let (client, decision) = locate(log, store, &label.transaction_id).await?;
-    not_before(decision.as_ref(), label.occurred_at_ms)?;
-    let (recorded_at, new) = rows::insert_label(&**client, &label)
-        .await
-        .map_err(|e| ApiError::LogUnavailable(Unavailable::Postgres(e)))?;
+    let (mut client, found) = locate(log, store, &label.transaction_id).await?;
+    not_before(found.decision(), label.occurred_at_ms)?;
+    let pg = |e| ApiError::LogUnavailable(Unavailable::Postgres(e));
+    let tx = client.transaction().await.map_err(pg)?;
+    rows::lock_transaction(&*tx, &label.transaction_id).await.map_err(pg)?;
+    let (recorded_at, new) = rows::insert_label(&*tx, &label).await.map_err(pg)?;
+    let standing = rows::transaction_label(&*tx, &label.transaction_id).await.map_err(pg)?;
+    // Counted under the lock, so a concurrent label cannot overtake this one in Redis;
+    // kept even when the counting fails (the client sends it again).
+    let counted = match found.decision() {
+        Some(d) => {
+            let update = LabelUpdate {
+                transaction_id: &label.transaction_id,
+                occurred_at_ms: d.occurred_at_ms,
+                entities: d.entities(),
+                label: standing.unwrap_or(label.label),
+                now_ms: now_ms(),
+            };
+            store.apply_label(&update).await.map_err(Unavailable::NotCounted)
+        }
+        None => found.uncounted(),
+    };
+    tx.commit().await.map_err(pg)?;
     if new {
         crate::metrics::label_recorded(label.label, label.source);
     }
+    counted.map_err(ApiError::LogUnavailable)?;
     Ok(FeedbackResponse {
         transaction_id: label.transaction_id,
         label: label.label,
@@ -69,13 +99,24 @@ pub async fn record_outcome(
     outcome: OutcomeInput,
 ) -> Result<OutcomeResponse, ApiError> {
     let log = log.ok_or(ApiError::LogUnavailable(Unavailable::NotConfigured))?;
-    let (client, decision) = locate(log, store, &outcome.transaction_id).await?;
-    not_before(decision.as_ref(), outcome.occurred_at_ms)?;
+    let (client, found) = locate(log, store, &outcome.transaction_id).await?;
+    not_before(found.decision(), outcome.occurred_at_ms)?;
     let (recorded_at, new) = rows::insert_outcome(&**client, &outcome)
         .await
         .map_err(|e| ApiError::LogUnavailable(Unavailable::Postgres(e)))?;
     if new {
         crate::metrics::outcome_recorded(outcome.status);
+    }
+    if outcome.status == OutcomeStatus::Declined {
+        // A set member: counting it again changes nothing.
+        let counted = match found.decision() {
+            Some(d) => store
+                .record_decline(&d.entities(), &outcome.transaction_id, outcome.occurred_at_ms)
+                .await
+                .map_err(Unavailable::NotCounted),
+            None => found.uncounted(),
+        };
+        counted.map_err(ApiError::LogUnavailable)?;
     }
     Ok(OutcomeResponse {
         transaction_id: outcome.transaction_id,
@@ -84,13 +125,50 @@ pub async fn record_outcome(
     })
 }
 
-/// A connection to record against, and the transaction's decision if it is in the log
-/// (`None`: known, still on its way there). 404 when nothing knows the decision.
+/// Where a transaction's decision was found.
+enum Found {
+    Logged(LoggedDecision),
+    /// In the spool: it reaches the log once PostgreSQL takes it.
+    Spooled,
+    /// Only in the velocity store: still queued, or its log row was dropped (counted
+    /// in `risk_decision_log_rows_dropped_total`).
+    Stored,
+}
+
+impl Found {
+    fn decision(&self) -> Option<&LoggedDecision> {
+        match self {
+            Found::Logged(d) => Some(d),
+            Found::Spooled | Found::Stored => None,
+        }
+    }
+
+    /// Without a log row there are no entities to count for. A spooled decision will
+    /// have one: the client is asked to send again. A dropped one never will: the
+    /// label is kept, uncounted.
+    fn uncounted(&self) -> Result<(), Unavailable> {
+        match self {
+            Found::Spooled => Err(Unavailable::DecisionSpooled),
+            Found::Logged(_) | Found::Stored => {
+                crate::metrics::feedback_uncounted();
+                tracing::warn!("A label or decline of a decision missing from the log was kept but not counted.");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A connection to record against, and where the transaction's decision is. 404 when
+/// nothing knows the decision.
 async fn locate(
     log: &DecisionLog,
     store: &VelocityStore,
     transaction_id: &str,
-) -> Result<(deadpool_postgres::Object, Option<LoggedDecision>), ApiError> {
+) -> Result<(deadpool_postgres::Object, Found), ApiError> {
     let unavailable = ApiError::LogUnavailable;
     let client = log.pool.get().await.map_err(|e| unavailable(Unavailable::Pool(e)))?;
     let find = || async {
@@ -99,10 +177,10 @@ async fn locate(
             .map_err(|e| unavailable(Unavailable::Postgres(e)))
     };
     if let Some(found) = find().await? {
-        return Ok((client, Some(found)));
+        return Ok((client, Found::Logged(found)));
     }
     if log.spooled.lock().contains(transaction_id) {
-        return Ok((client, None));
+        return Ok((client, Found::Spooled));
     }
     match store.get_decision(transaction_id).await {
         Ok(Some(_)) => {}
@@ -114,10 +192,10 @@ async fn locate(
     while tokio::time::Instant::now() < deadline {
         tokio::time::sleep(POLL).await;
         if let Some(found) = find().await? {
-            return Ok((client, Some(found)));
+            return Ok((client, Found::Logged(found)));
         }
     }
-    Ok((client, None))
+    Ok((client, Found::Stored))
 }
 
 /// What became known about a transaction cannot have happened before it.

@@ -44,6 +44,31 @@ pub async fn insert_label(
     Ok((row.get(0), false))
 }
 
+/// Serialises the labels of one transaction until the end of the database transaction.
+pub async fn lock_transaction(client: &impl GenericClient, transaction_id: &str) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "select pg_advisory_xact_lock(hashtextextended('risk.labels:' || $1, 0))",
+            &[&transaction_id],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The transaction's label as it stands: the one of highest precedence.
+pub async fn transaction_label(
+    client: &impl GenericClient,
+    transaction_id: &str,
+) -> Result<Option<shared::Label>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "select label from risk.transaction_labels where transaction_id = $1",
+            &[&transaction_id],
+        )
+        .await?;
+    Ok(row.and_then(|r| shared::Label::parse(r.get(0))))
+}
+
 pub async fn insert_outcome(
     client: &impl GenericClient,
     o: &OutcomeInput,

@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use parking_lot::Mutex;
 
+use super::labels::{LabelSet, SetChange, horizon, label_changes};
 use super::{
-    DAY_MS, EntityKind, EntityStats, HOUR_MS, KEY_TTL_MS, Observation, Observed, StoreLimits, VelocitySnapshot,
-    WINDOWS_MS,
+    DAY_MS, EntityKind, EntityStats, HOUR_MS, KEY_TTL_MS, LabelStats, LabelUpdate, Observation, Observed,
+    StoreLimits, TransactionEntities, VelocitySnapshot, WINDOWS_MS,
 };
 
 /// The sum windows in whole hours: 24h, 7d, 30d.
@@ -39,13 +40,22 @@ struct Inner {
 
 #[derive(Default)]
 struct Entity {
-    events: BTreeSet<(i64, String)>,
-    times: HashMap<String, i64>,
+    events: TimedSet,
     /// Per hour (ms / 3_600_000): amount sum and the number of events with an amount.
     hourly: BTreeMap<i64, (i64, u32)>,
     first_seen_ms: Option<i64>,
     linked: HashMap<String, i64>,
+    fraud: TimedSet,
+    labelled: TimedSet,
+    declines: TimedSet,
     last_write_ms: i64,
+}
+
+/// A sorted set of members by time, as Redis keeps one: one time per member.
+#[derive(Default)]
+struct TimedSet {
+    by_time: BTreeSet<(i64, String)>,
+    times: HashMap<String, i64>,
 }
 
 // === impl MemoryStore ===
@@ -69,13 +79,13 @@ impl MemoryStore {
         let mut snapshot = VelocitySnapshot::default();
         for (kind, id, linked) in o.entities() {
             let entity = inner.entities.entry((kind, id.to_owned())).or_default();
-            let stats = entity.observe(o, linked, kind.wants_sums(), &self.limits);
-            match kind {
-                EntityKind::Card => snapshot.card = Some(stats),
-                EntityKind::Customer => snapshot.customer = stats,
-                EntityKind::Ip => snapshot.ip = Some(stats),
-                EntityKind::Device => snapshot.device = Some(stats),
-            }
+            let mut stats = if kind.counts_events() {
+                entity.observe(o, linked, kind.wants_sums(), &self.limits)
+            } else {
+                EntityStats::default()
+            };
+            stats.labels = o.labels.then(|| entity.label_stats(kind, o.at_ms));
+            snapshot.set(kind, stats);
         }
         Observed {
             snapshot,
@@ -101,6 +111,38 @@ impl MemoryStore {
     pub fn get_decision(&self, transaction_id: &str) -> Option<String> {
         self.inner.lock().decisions.get(transaction_id).cloned()
     }
+
+    pub fn apply_label(&self, u: &LabelUpdate<'_>) {
+        self.change_sets(u.transaction_id, u.now_ms, &label_changes(u));
+    }
+
+    pub fn record_decline(&self, entities: &TransactionEntities<'_>, transaction_id: &str, at_ms: i64) {
+        let changes: Vec<_> = entities
+            .iter()
+            .filter(|(kind, _)| kind.wants_declines())
+            .map(|(kind, id)| (kind, id, LabelSet::Declines, SetChange::Add { score: at_ms }))
+            .collect();
+        self.change_sets(transaction_id, at_ms, &changes);
+    }
+
+    fn change_sets(&self, member: &str, now_ms: i64, changes: &[(EntityKind, &str, LabelSet, SetChange)]) {
+        let mut inner = self.inner.lock();
+        let cap = self.limits.max_events as usize;
+        for (kind, id, set, change) in changes {
+            let entity = inner.entities.entry((*kind, (*id).to_owned())).or_default();
+            entity.last_write_ms = entity.last_write_ms.max(now_ms);
+            let target = match set {
+                LabelSet::Fraud => &mut entity.fraud,
+                LabelSet::Labelled => &mut entity.labelled,
+                LabelSet::Declines => &mut entity.declines,
+            };
+            match change {
+                SetChange::Add { score } => target.insert(member, *score),
+                SetChange::Remove => target.remove(member),
+            }
+            target.trim(horizon(*set, now_ms), cap);
+        }
+    }
 }
 
 // === impl Entity ===
@@ -109,20 +151,13 @@ impl Entity {
     fn observe(&mut self, o: &Observation<'_>, linked: Option<&str>, sums: bool, limits: &StoreLimits) -> EntityStats {
         let ts = o.at_ms;
         let hour = ts.div_euclid(HOUR_MS);
-        let already_counted = self.times.contains_key(o.transaction_id);
+        let already_counted = self.events.contains(o.transaction_id);
         if !already_counted {
             self.last_write_ms = self.last_write_ms.max(ts);
-            let tx = o.transaction_id.to_owned();
-            self.events.insert((ts, tx.clone()));
-            self.times.insert(tx, ts);
+            self.events.insert(o.transaction_id, ts);
             // The oldest beyond the cap go; counts look at their window only, so events
             // older than 30 days need no deleting of their own (as in velocity.lua).
-            while self.events.len() > limits.max_events as usize {
-                let Some(oldest) = self.events.first().cloned() else {
-                    break;
-                };
-                self.drop_event(&oldest);
-            }
+            self.events.trim(i64::MIN, limits.max_events as usize);
             if let (true, Some(a)) = (sums, o.amount_ref_minor) {
                 let slot = self.hourly.entry(hour).or_default();
                 slot.0 += a;
@@ -154,7 +189,7 @@ impl Entity {
             ..EntityStats::default()
         };
         for (i, w) in WINDOWS_MS.iter().enumerate() {
-            stats.counts[i] = self.events.iter().rev().take_while(|(t, _)| *t > ts - w).count() as u32;
+            stats.counts[i] = self.events.count_after(ts - w);
         }
         for (h, (sum, n)) in self.hourly.range(hour - SUM_HOURS[2] + 1..) {
             for (i, hours) in SUM_HOURS.iter().enumerate() {
@@ -174,8 +209,61 @@ impl Entity {
         stats
     }
 
-    fn drop_event(&mut self, event: &(i64, String)) {
-        self.events.remove(event);
-        self.times.remove(&event.1);
+    /// As velocity.lua reads fr, lb and dc: fraud over 7d and 30d, labelled over 30d,
+    /// declines over 1h and 24h, each window (ts - window, +inf).
+    fn label_stats(&self, kind: EntityKind, ts: i64) -> LabelStats {
+        let [_, h1, h24, d7, d30] = WINDOWS_MS.map(|w| ts - w);
+        LabelStats {
+            fraud: [self.fraud.count_after(d7), self.fraud.count_after(d30)],
+            labelled_30d: if kind.wants_share() {
+                self.labelled.count_after(d30)
+            } else {
+                0
+            },
+            declines: if kind.wants_declines() {
+                [self.declines.count_after(h1), self.declines.count_after(h24)]
+            } else {
+                [0, 0]
+            },
+        }
+    }
+}
+
+// === impl TimedSet ===
+
+impl TimedSet {
+    fn contains(&self, member: &str) -> bool {
+        self.times.contains_key(member)
+    }
+
+    /// Adds the member, or moves it to the new time (ZADD).
+    fn insert(&mut self, member: &str, at: i64) {
+        if let Some(old) = self.times.insert(member.to_owned(), at) {
+            self.by_time.remove(&(old, member.to_owned()));
+        }
+        self.by_time.insert((at, member.to_owned()));
+    }
+
+    fn remove(&mut self, member: &str) {
+        if let Some(old) = self.times.remove(member) {
+            self.by_time.remove(&(old, member.to_owned()));
+        }
+    }
+
+    /// Members at or before `bound` go, then the oldest beyond `cap` (as
+    /// ZREMRANGEBYSCORE and ZREMRANGEBYRANK).
+    fn trim(&mut self, bound: i64, cap: usize) {
+        while let Some((at, member)) = self.by_time.first().cloned() {
+            if at > bound && self.by_time.len() <= cap {
+                break;
+            }
+            self.by_time.pop_first();
+            self.times.remove(&member);
+        }
+    }
+
+    /// Members after `bound` (ZCOUNT key (bound +inf).
+    fn count_after(&self, bound: i64) -> u32 {
+        self.by_time.iter().rev().take_while(|(t, _)| *t > bound).count() as u32
     }
 }

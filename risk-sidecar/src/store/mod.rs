@@ -1,11 +1,13 @@
 //! Velocity counters and stored decisions: Redis in production, the same semantics
 //! in memory when no Redis is configured (and for replaying histories offline).
 
+mod labels;
 mod memory;
 mod redis;
 
 use std::time::Duration;
 
+pub use labels::{LabelStats, LabelUpdate, TransactionEntities};
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 
@@ -42,13 +44,15 @@ impl StoreError {
     }
 }
 
-/// The kinds of entity whose activity is counted.
+/// The kinds of entity whose activity is counted. An e-mail address (keyed by its
+/// hash) has label counters only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntityKind {
     Card,
     Customer,
     Ip,
     Device,
+    Email,
 }
 
 impl EntityKind {
@@ -58,11 +62,24 @@ impl EntityKind {
             EntityKind::Customer => "cus",
             EntityKind::Ip => "ip",
             EntityKind::Device => "dev",
+            EntityKind::Email => "em",
         }
     }
     /// Amount sums are kept for cards and customers only.
     fn wants_sums(self) -> bool {
         matches!(self, EntityKind::Card | EntityKind::Customer)
+    }
+    /// Events, sums and links; an e-mail address has none.
+    fn counts_events(self) -> bool {
+        self != EntityKind::Email
+    }
+    /// The share of labelled transactions that were fraud: devices and IPs.
+    fn wants_share(self) -> bool {
+        matches!(self, EntityKind::Ip | EntityKind::Device)
+    }
+    /// Declines are counted for all but the e-mail address.
+    fn wants_declines(self) -> bool {
+        self != EntityKind::Email
     }
 }
 
@@ -77,17 +94,23 @@ pub struct Observation<'a> {
     pub customer: &'a str,
     pub ip: Option<&'a str>,
     pub device: Option<&'a str>,
+    /// The e-mail address's key (its hash), for its label counters.
+    pub email: Option<&'a str>,
+    /// Read the label and decline counters too (`features.label_counters`).
+    pub labels: bool,
 }
 
 impl<'a> Observation<'a> {
-    /// Each counted entity with the member its linked set records: a card links the
-    /// customers using it; a customer and a device link the cards they use.
+    /// Each entity with the member its linked set records: a card links the customers
+    /// using it; a customer and a device link the cards they use. The e-mail address
+    /// only when its label counters are read.
     fn entities(&self) -> impl Iterator<Item = (EntityKind, &'a str, Option<&'a str>)> {
         [
             self.card.map(|c| (EntityKind::Card, c, Some(self.customer))),
             Some((EntityKind::Customer, self.customer, self.card)),
             self.ip.map(|ip| (EntityKind::Ip, ip, None)),
             self.device.map(|d| (EntityKind::Device, d, self.card)),
+            self.email.filter(|_| self.labels).map(|e| (EntityKind::Email, e, None)),
         ]
         .into_iter()
         .flatten()
@@ -107,6 +130,8 @@ pub struct EntityStats {
     pub linked_24h: u32,
     /// This transaction id had been counted before (a retry).
     pub already_counted: bool,
+    /// Known fraud and declines; `None` when label counters are not read.
+    pub labels: Option<LabelStats>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -115,6 +140,20 @@ pub struct VelocitySnapshot {
     pub customer: EntityStats,
     pub ip: Option<EntityStats>,
     pub device: Option<EntityStats>,
+    /// The e-mail address's label counters (its other counters are not kept).
+    pub email: Option<LabelStats>,
+}
+
+impl VelocitySnapshot {
+    fn set(&mut self, kind: EntityKind, stats: EntityStats) {
+        match kind {
+            EntityKind::Card => self.card = Some(stats),
+            EntityKind::Customer => self.customer = stats,
+            EntityKind::Ip => self.ip = Some(stats),
+            EntityKind::Device => self.device = Some(stats),
+            EntityKind::Email => self.email = stats.labels,
+        }
+    }
 }
 
 /// The answer to one observation: the counters, and the decision already stored
@@ -209,6 +248,34 @@ impl VelocityStore {
         match self {
             VelocityStore::Redis(s) => s.get_decision(transaction_id).await,
             VelocityStore::Memory(s) => Ok(s.get_decision(transaction_id)),
+        }
+    }
+
+    /// Sets a transaction's label in its entities' label counters (absolute, so
+    /// applying it again changes nothing, and a superseding label moves them back).
+    pub async fn apply_label(&self, update: &LabelUpdate<'_>) -> Result<(), StoreError> {
+        match self {
+            VelocityStore::Redis(s) => s.apply_label(update).await,
+            VelocityStore::Memory(s) => {
+                s.apply_label(update);
+                Ok(())
+            }
+        }
+    }
+
+    /// Counts a declined payment for its card, customer, IP and device, at `at_ms`.
+    pub async fn record_decline(
+        &self,
+        entities: &TransactionEntities<'_>,
+        transaction_id: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        match self {
+            VelocityStore::Redis(s) => s.record_decline(entities, transaction_id, at_ms).await,
+            VelocityStore::Memory(s) => {
+                s.record_decline(entities, transaction_id, at_ms);
+                Ok(())
+            }
         }
     }
 

@@ -8,14 +8,17 @@ use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
 use fred::prelude::{Builder, Config, Expiration, ReconnectPolicy, SetOptions, TcpConfig};
 use fred::types::{ClusterHash, CustomCommand, Value};
 
+use super::labels::{LabelSet, SetChange, horizon, label_changes};
 use super::{
-    EntityKind, EntityStats, HOUR_MS, KEY_TTL_MS, Observation, Observed, StoreError, StoreLimits, StoreState,
-    WINDOWS_MS,
+    EntityKind, EntityStats, HOUR_MS, KEY_TTL_MS, LabelStats, LabelUpdate, Observation, Observed, StoreError,
+    StoreLimits, StoreState, TransactionEntities, WINDOWS_MS,
 };
 use crate::settings::RedisSettings;
 
 const VELOCITY_LUA: &str = include_str!("velocity.lua");
-const STATS_LEN: usize = 14;
+const STATS_LEN: usize = 19;
+/// Keys per entity in a script call: ev am ln fr lb dc.
+const KEYS_PER_ENTITY: usize = 6;
 
 pub struct RedisStore {
     pool: Pool,
@@ -115,21 +118,19 @@ impl RedisStore {
         let per_call = if self.clustered { 1 } else { entities.len() };
         let common = script_args(o, &self.limits);
         for group in entities.chunks(per_call) {
-            let mut args: Vec<Value> = Vec::with_capacity(2 + 5 * group.len() + 6);
+            let mut args: Vec<Value> = Vec::with_capacity(2 + (KEYS_PER_ENTITY + 2) * group.len() + 14);
             args.push(self.script_sha.as_str().into());
-            args.push((3 * group.len() as i64).into());
+            args.push(((KEYS_PER_ENTITY * group.len()) as i64).into());
             for (kind, id, _) in group {
-                let base = format!("{}:{}:{{{id}}}", self.prefix, kind.as_str());
-                args.extend([
-                    format!("{base}:ev").into(),
-                    format!("{base}:am").into(),
-                    format!("{base}:ln").into(),
-                ]);
+                let base = self.entity_key(*kind, id);
+                for suffix in ["ev", "am", "ln", "fr", "lb", "dc"] {
+                    args.push(format!("{base}:{suffix}").into());
+                }
             }
             args.extend(common.iter().cloned());
             for (kind, _, linked) in group {
                 args.push(linked.unwrap_or("").into());
-                args.push(if kind.wants_sums() { "1" } else { "0" }.into());
+                args.push(script_flags(*kind, o.labels).into());
             }
             // fred's pipeline has no evalsha, so EVALSHA goes as a custom command, routed
             // in a cluster by its first key (argument 2, after the sha and the key count).
@@ -157,7 +158,7 @@ impl RedisStore {
                 return Err(StoreError::Protocol("velocity script reply is not an array".into()));
             };
             for chunk in items.chunks(STATS_LEN) {
-                stats.push(parse_stats(chunk)?);
+                stats.push(parse_stats(chunk, o.labels)?);
             }
         }
         if stats.len() != entities.len() {
@@ -170,15 +171,70 @@ impl RedisStore {
             ..Observed::default()
         };
         for ((kind, _, _), stats) in entities.iter().zip(stats) {
-            let s = &mut observed.snapshot;
-            match kind {
-                EntityKind::Card => s.card = Some(stats),
-                EntityKind::Customer => s.customer = stats,
-                EntityKind::Ip => s.ip = Some(stats),
-                EntityKind::Device => s.device = Some(stats),
-            }
+            observed.snapshot.set(*kind, stats);
         }
         Ok(observed)
+    }
+
+    /// The label's set changes for every entity, then each set trimmed to its horizon
+    /// and cap, in one pipeline (one round trip; plain commands, so it works on a
+    /// cluster as on a single Redis).
+    #[tracing::instrument(name = "Apply label", skip_all)]
+    pub async fn apply_label(&self, u: &LabelUpdate<'_>) -> Result<(), StoreError> {
+        let changes = label_changes(u);
+        self.change_sets(u.transaction_id, u.now_ms, &changes).await
+    }
+
+    #[tracing::instrument(name = "Record decline", skip_all)]
+    pub async fn record_decline(
+        &self,
+        entities: &TransactionEntities<'_>,
+        transaction_id: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let changes: Vec<_> = entities
+            .iter()
+            .filter(|(kind, _)| kind.wants_declines())
+            .map(|(kind, id)| (kind, id, LabelSet::Declines, SetChange::Add { score: at_ms }))
+            .collect();
+        self.change_sets(transaction_id, at_ms, &changes).await
+    }
+
+    async fn change_sets(
+        &self,
+        member: &str,
+        now_ms: i64,
+        changes: &[(EntityKind, &str, LabelSet, SetChange)],
+    ) -> Result<(), StoreError> {
+        let client = self.connected()?;
+        let pipeline = client.pipeline();
+        let keep_rank = -(i64::from(self.limits.max_events) + 1);
+        for (kind, id, set, change) in changes {
+            let key = format!("{}:{}", self.entity_key(*kind, id), set.suffix());
+            let first: (&'static str, Vec<Value>) = match change {
+                SetChange::Add { score } => ("ZADD", vec![key.clone().into(), (*score).into(), member.into()]),
+                SetChange::Remove => ("ZREM", vec![key.clone().into(), member.into()]),
+            };
+            let bound = horizon(*set, now_ms);
+            let commands = [
+                first,
+                (
+                    "ZREMRANGEBYSCORE",
+                    vec![key.clone().into(), "-inf".into(), bound.into()],
+                ),
+                ("ZREMRANGEBYRANK", vec![key.clone().into(), 0.into(), keep_rank.into()]),
+                ("PEXPIRE", vec![key.into(), KEY_TTL_MS.into()]),
+            ];
+            for (name, args) in commands {
+                let () = pipeline
+                    .custom(CustomCommand::new_static(name, ClusterHash::FirstKey, false), args)
+                    .await?;
+            }
+        }
+        let _: Vec<Value> = tokio::time::timeout(self.timeout, pipeline.all())
+            .await
+            .map_err(|_| StoreError::Timeout)??;
+        Ok(())
     }
 
     #[tracing::instrument(name = "Store decision", skip_all)]
@@ -232,9 +288,22 @@ impl RedisStore {
     /// How many fields an entity's amount hash holds (for the tests of its bound).
     #[cfg(test)]
     pub async fn amount_fields(&self, kind: super::EntityKind, id: &str) -> Result<u64, StoreError> {
-        let key = format!("{}:{}:{{{id}}}:am", self.prefix, kind.as_str());
+        let key = format!("{}:am", self.entity_key(kind, id));
         let client = self.connected()?;
         Ok(client.custom(fred::cmd!("HLEN"), vec![key]).await?)
+    }
+
+    /// How many members one of an entity's sorted sets holds (tests of its bound).
+    #[cfg(test)]
+    pub async fn set_len(&self, kind: EntityKind, id: &str, suffix: &str) -> Result<u64, StoreError> {
+        let client = self.connected()?;
+        let key = format!("{}:{suffix}", self.entity_key(kind, id));
+        Ok(client.custom(fred::cmd!("ZCARD"), vec![key]).await?)
+    }
+
+    /// An entity's keys share this base, and with it a hash tag: one cluster slot.
+    fn entity_key(&self, kind: EntityKind, id: &str) -> String {
+        format!("{}:{}:{{{id}}}", self.prefix, kind.as_str())
     }
 
     fn decision_key(&self, transaction_id: &str) -> String {
@@ -263,7 +332,21 @@ fn script_args(o: &Observation<'_>, limits: &StoreLimits) -> Vec<Value> {
     args
 }
 
-fn parse_stats(items: &[Value]) -> Result<EntityStats, StoreError> {
+/// What the script does for an entity (see velocity.lua's header).
+fn script_flags(kind: EntityKind, labels: bool) -> String {
+    let mut flags = String::with_capacity(4);
+    let wanted = [
+        (kind.counts_events(), 'e'),
+        (kind.wants_sums(), 's'),
+        (labels, 'f'),
+        (labels && kind.wants_share(), 'h'),
+        (labels && kind.wants_declines(), 'd'),
+    ];
+    flags.extend(wanted.iter().filter(|(on, _)| *on).map(|(_, f)| f));
+    flags
+}
+
+fn parse_stats(items: &[Value], labels: bool) -> Result<EntityStats, StoreError> {
     let protocol = |what: &str| StoreError::Protocol(format!("velocity script: {what}"));
     if items.len() != STATS_LEN {
         return Err(protocol("reply has the wrong length"));
@@ -280,5 +363,10 @@ fn parse_stats(items: &[Value]) -> Result<EntityStats, StoreError> {
         first_seen_ms: n[11],
         linked_24h: u(12),
         already_counted: n[13] == 1,
+        labels: labels.then(|| LabelStats {
+            fraud: [u(14), u(15)],
+            labelled_30d: u(16),
+            declines: [u(17), u(18)],
+        }),
     })
 }

@@ -60,6 +60,7 @@ fn velocity_features_come_from_the_snapshot() {
         first_seen_ms: AT - 60_000,
         linked_24h: 2,
         already_counted: false,
+        labels: None,
     };
     let customer = EntityStats {
         amount_sums: [0, 0, 9_200 + 4_000],
@@ -71,6 +72,7 @@ fn velocity_features_come_from_the_snapshot() {
         customer,
         ip: None,
         device: None,
+        email: None,
     };
     let v = ctx().compute(&input(), Some(&snap));
     assert_eq!(get(&v, "card_count_1h"), 4.0);
@@ -81,6 +83,50 @@ fn velocity_features_come_from_the_snapshot() {
     assert_eq!(get(&v, "amount_to_customer_mean_30d"), 4.6, "92 against a usual 20");
     assert!(get(&v, "device_count_1h").is_nan(), "no device in the request");
     assert!(get(&v, "customer_amount_mean_24h").is_nan(), "no amounts in the window");
+}
+
+#[test]
+fn label_features_come_from_the_label_counters() {
+    let labels = |fraud, labelled_30d, declines| LabelStats {
+        fraud,
+        labelled_30d,
+        declines,
+    };
+    let with = |l: Option<LabelStats>| EntityStats {
+        labels: l,
+        ..EntityStats::default()
+    };
+    let snap = VelocitySnapshot {
+        card: Some(with(Some(labels([1, 2], 0, [3, 4])))),
+        customer: with(Some(labels([0, 1], 0, [0, 0]))),
+        ip: Some(with(Some(labels([1, 1], 4, [0, 2])))),
+        device: Some(with(Some(labels([2, 3], 0, [1, 1])))),
+        email: Some(labels([1, 5], 0, [0, 0])),
+    };
+    let mut i = input();
+    i.record.email = Some("ann@x.mailinator.com".into());
+    let v = ctx().compute(&i, Some(&snap));
+    assert_eq!(get(&v, "card_fraud_count_7d"), 1.0);
+    assert_eq!(get(&v, "card_fraud_count_30d"), 2.0);
+    assert_eq!(get(&v, "customer_fraud_count_30d"), 1.0);
+    assert_eq!(get(&v, "email_fraud_count_30d"), 5.0);
+    assert_eq!(get(&v, "ip_fraud_share_30d"), 0.25, "1 fraud of 4 labelled");
+    assert!(get(&v, "device_fraud_share_30d").is_nan(), "nothing labelled: no share");
+    assert_eq!(get(&v, "card_decline_count_1h"), 3.0);
+    assert_eq!(get(&v, "ip_decline_count_24h"), 2.0);
+
+    // Counters not read (switched off): unknown, not zero.
+    let off = VelocitySnapshot {
+        card: Some(with(None)),
+        customer: with(None),
+        ..VelocitySnapshot::default()
+    };
+    let v = ctx().with_labels(false, EmailKeying::Plain).compute(&i, Some(&off));
+    assert!(get(&v, "card_fraud_count_30d").is_nan() && get(&v, "email_fraud_count_7d").is_nan());
+    // On, an address not keyed (no decision log) has nothing to find: 0.
+    let v = ctx().compute(&i, Some(&VelocitySnapshot::default()));
+    assert_eq!(get(&v, "email_fraud_count_7d"), 0.0);
+    assert!(get(&ctx().compute(&input(), Some(&snap)), "email_fraud_count_7d").is_nan(), "no address");
 }
 
 #[test]
@@ -106,6 +152,11 @@ fn stats() -> impl Strategy<Value = EntityStats> {
         first_seen_ms: AT - 1_000,
         linked_24h: u32::from(l),
         already_counted: false,
+        labels: Some(LabelStats {
+            fraud: [u32::from(l % 7), u32::from(l % 11)],
+            labelled_30d: u32::from(l % 3),
+            declines: [u32::from(l % 5), u32::from(l % 13)],
+        }),
     })
 }
 
@@ -121,7 +172,7 @@ proptest! {
         let mut i = input();
         i.amount_minor = amount;
         i.occurred_at_ms = at;
-        let snap = VelocitySnapshot { card, customer, ip: None, device: None };
+        let snap = VelocitySnapshot { card, customer, ip: card, device: card, email: None };
         let v = ctx().compute(&i, with_snapshot.then_some(&snap));
         prop_assert_eq!(v.0.len(), shared::N_FEATURES);
         prop_assert!(v.0.iter().all(|x| !x.is_infinite()), "{:?}", v);

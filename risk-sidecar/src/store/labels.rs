@@ -1,0 +1,118 @@
+//! What is known after decisions, as counters beside the velocity ones: per entity, the
+//! transactions labelled fraud (`fr`), the labelled ones of either kind (`lb`, devices
+//! and IPs: the denominator of the fraud share), and the declined payments (`dc`).
+//! Sorted sets scored by transaction time (declines: by the decline's time), read by
+//! `velocity.lua` in the decision's own round trip, written here when a label or an
+//! outcome arrives (off the hot path).
+
+use shared::Label;
+
+use super::{DAY_MS, EntityKind};
+
+/// Members this far behind "now" can no longer fall in any window and are removed
+/// (the 30-day windows, with a day's margin for back-dated decisions).
+pub const LABEL_HORIZON_MS: i64 = 31 * DAY_MS;
+/// Declines are counted over 24 hours at most.
+pub const DECLINE_HORIZON_MS: i64 = 2 * DAY_MS;
+
+/// Known fraud and declines of one entity, as a decision sees them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LabelStats {
+    /// Earlier transactions known to be fraud, over 7 and 30 days of transaction time.
+    pub fraud: [u32; 2],
+    /// Labelled transactions, fraud or legitimate, over 30 days (devices and IPs).
+    pub labelled_30d: u32,
+    /// Declined payments over 1 hour and 24 hours.
+    pub declines: [u32; 2],
+}
+
+/// The counted entities of one transaction, as its log row or its request names them.
+#[derive(Debug, Clone, Copy)]
+pub struct TransactionEntities<'a> {
+    pub card: Option<&'a str>,
+    pub customer: &'a str,
+    pub ip: Option<&'a str>,
+    pub device: Option<&'a str>,
+    /// The address's key: its hash, as in the decision log.
+    pub email: Option<&'a str>,
+}
+
+impl<'a> TransactionEntities<'a> {
+    pub(super) fn iter(&self) -> impl Iterator<Item = (EntityKind, &'a str)> {
+        [
+            self.card.map(|c| (EntityKind::Card, c)),
+            Some((EntityKind::Customer, self.customer)),
+            self.ip.map(|ip| (EntityKind::Ip, ip)),
+            self.device.map(|d| (EntityKind::Device, d)),
+            self.email.map(|e| (EntityKind::Email, e)),
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+/// A transaction's label, as it now stands (the one of highest precedence).
+#[derive(Debug, Clone, Copy)]
+pub struct LabelUpdate<'a> {
+    pub transaction_id: &'a str,
+    /// The transaction's time: windows are over transaction time.
+    pub occurred_at_ms: i64,
+    pub entities: TransactionEntities<'a>,
+    pub label: Label,
+    /// When it is applied (the event time in a replay): old members are trimmed
+    /// relative to it.
+    pub now_ms: i64,
+}
+
+/// One change to one sorted set: add the member at a score, or remove it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SetChange {
+    Add { score: i64 },
+    Remove,
+}
+
+/// Which set of an entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum LabelSet {
+    Fraud,
+    Labelled,
+    Declines,
+}
+
+impl LabelSet {
+    pub(super) fn suffix(self) -> &'static str {
+        match self {
+            LabelSet::Fraud => "fr",
+            LabelSet::Labelled => "lb",
+            LabelSet::Declines => "dc",
+        }
+    }
+}
+
+/// The set changes a label makes: fraud joins the fraud set, legitimate leaves it
+/// (a superseded fraud label moves the counters back); both count as labelled.
+pub(super) fn label_changes<'a>(u: &LabelUpdate<'a>) -> Vec<(EntityKind, &'a str, LabelSet, SetChange)> {
+    let add = SetChange::Add {
+        score: u.occurred_at_ms,
+    };
+    let fraud = match u.label {
+        Label::Fraud => add,
+        Label::Legitimate => SetChange::Remove,
+    };
+    let mut changes = Vec::new();
+    for (kind, id) in u.entities.iter() {
+        changes.push((kind, id, LabelSet::Fraud, fraud));
+        if kind.wants_share() {
+            changes.push((kind, id, LabelSet::Labelled, add));
+        }
+    }
+    changes
+}
+
+/// The trim bound (members scored at or below it go) of a set, relative to now.
+pub(super) fn horizon(set: LabelSet, now_ms: i64) -> i64 {
+    match set {
+        LabelSet::Fraud | LabelSet::Labelled => now_ms - LABEL_HORIZON_MS,
+        LabelSet::Declines => now_ms - DECLINE_HORIZON_MS,
+    }
+}
