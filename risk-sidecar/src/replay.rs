@@ -82,14 +82,19 @@ impl Replayer {
         // What became known before this decision, then the decision.
         self.pending.play_until(&self.store, input.occurred_at_ms);
         let email_key = self.features.email_key(&input);
-        let observed = self.store.observe(&self.features.observation(&input, email_key.as_deref()));
+        let observed = self
+            .store
+            .observe(&self.features.observation(&input, email_key.as_deref()));
         let features = self.features.compute(&input, Some(&observed.snapshot));
         let entities = self.features.entities(&input, email_key.as_deref());
         self.pending
             .schedule(record, &input, &entities, labelled_at, &declines, self.label_delay_ms);
         self.rows += 1;
         if self.rows.is_multiple_of(100_000) {
-            eprintln!("risk-replay: {} labels and declines waiting for their time", self.pending.len());
+            eprintln!(
+                "risk-replay: {} labels and declines waiting for their time",
+                self.pending.len()
+            );
         }
         Ok(FeatureRow {
             transaction_id: input.transaction_id.clone(),
@@ -192,9 +197,18 @@ where
             due.apply(store).await?;
         }
         let email_key = features.email_key(&input);
-        store.observe(&features.observation(&input, email_key.as_deref())).await?;
+        store
+            .observe(&features.observation(&input, email_key.as_deref()))
+            .await?;
         let entities = features.entities(&input, email_key.as_deref());
-        pending.schedule(&record, &input, &entities, labelled_at, &declines, DEFAULT_LABEL_DELAY_MS);
+        pending.schedule(
+            &record,
+            &input,
+            &entities,
+            labelled_at,
+            &declines,
+            DEFAULT_LABEL_DELAY_MS,
+        );
         progress(n);
     }
     while let Some(due) = pending.next_before(i64::MAX) {

@@ -1,9 +1,11 @@
 //! What became known after each simulated payment, with realistic delays: the gateway's
 //! outcomes within seconds (authorised and captured, or declined: most card-testing
-//! attempts and a few honest ones), and for fraud that got through, a chargeback label
-//! 1–60 days later with its dispute opened a few days before. Fraud never charged back
-//! (and every legitimate purchase) carries no `labelled_at`: training's replay gives it
-//! the configured default delay.
+//! attempts and a few honest ones); for a few payments a one-time-code challenge,
+//! passed by the honest customer and failed by the fraudster, labelled at once; for
+//! fraud that got through, a chargeback label 1–60 days later with its dispute opened
+//! a few days before. Every other payment is known for what it is only once the
+//! chargeback window has closed (`settled_days`), with no source: nobody sends that
+//! label, and it comes too late for any 30-day counter, as it would live.
 //!
 //! Drawn from a random stream of its own, so the traffic itself is the same as without
 //! these annotations, byte for byte in every request.
@@ -42,12 +44,28 @@ pub fn annotate(history: &mut [HistoryRecord], p: &FeedbackParams, seed: u64) {
         if declined {
             let code = if testing { "card_declined" } else { "insufficient_funds" };
             record.outcomes = vec![outcome(OutcomeStatus::Declined, Some(code), at + SECOND)];
+            record.labelled_at = Some(rfc3339(at + i64::from(p.settled_days) * DAY));
+            continue;
+        }
+        if rng.gen_bool(p.challenge_share) {
+            let (label_at, source, last) = if fraud {
+                (at + 90 * SECOND, LabelSource::ChallengeFailed, OutcomeStatus::Voided)
+            } else {
+                (at + 60 * SECOND, LabelSource::ChallengePassed, OutcomeStatus::Captured)
+            };
+            record.outcomes = vec![
+                outcome(OutcomeStatus::Authorised, None, at + SECOND),
+                outcome(last, None, label_at + SECOND),
+            ];
+            record.labelled_at = Some(rfc3339(label_at));
+            record.label_source = Some(source);
             continue;
         }
         record.outcomes = vec![
             outcome(OutcomeStatus::Authorised, None, at + SECOND),
             outcome(OutcomeStatus::Captured, None, at + 2 * SECOND),
         ];
+        record.labelled_at = Some(rfc3339(at + i64::from(p.settled_days) * DAY));
         if fraud && rng.gen_bool(p.chargeback_share) {
             let [lo, hi] = p.chargeback_days;
             let labelled = at + rng.gen_range(i64::from(lo) * DAY..=i64::from(hi) * DAY);

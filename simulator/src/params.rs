@@ -29,6 +29,12 @@ pub struct FeedbackParams {
     pub card_testing_decline_share: f64,
     /// Other payments declined (insufficient funds and the like).
     pub legit_decline_share: f64,
+    /// Payments (not declined) the shop steps up with a one-time code: the honest
+    /// customer passes at once, the fraudster fails; either way labelled at once.
+    pub challenge_share: f64,
+    /// Days after which a payment with no other label is known for what it is (the
+    /// card schemes' chargeback window has closed).
+    pub settled_days: u32,
 }
 
 impl Default for FeedbackParams {
@@ -38,6 +44,8 @@ impl Default for FeedbackParams {
             chargeback_days: [1, 60],
             card_testing_decline_share: 0.7,
             legit_decline_share: 0.01,
+            challenge_share: 0.02,
+            settled_days: 120,
         }
     }
 }

@@ -134,6 +134,7 @@ fn outcomes_and_chargebacks_follow_with_realistic_delays() {
             .expect("time")
     };
     let mut chargebacks = 0;
+    let mut challenges = 0;
     let mut testing_declined = 0;
     let mut testing = 0;
     for r in &history {
@@ -146,10 +147,25 @@ fn outcomes_and_chargebacks_follow_with_realistic_delays() {
             testing += 1;
             testing_declined += usize::from(r.outcomes[0].status == shared::OutcomeStatus::Declined);
         }
-        if let Some(labelled) = &r.labelled_at {
+        let labelled = r.labelled_at.as_deref().expect("every payment is known in time");
+        let after_s = (at(labelled) - t) / 1000;
+        match r.label_source {
+            None => assert_eq!(after_s, 120 * 86_400, "settled once the chargeback window closed"),
+            Some(shared::LabelSource::ChallengePassed) => {
+                challenges += 1;
+                assert_eq!(r.label, Some(shared::Label::Legitimate));
+                assert!(after_s <= 120, "a challenge's label comes at once");
+            }
+            Some(shared::LabelSource::ChallengeFailed) => {
+                challenges += 1;
+                assert_eq!(r.label, Some(shared::Label::Fraud));
+                assert!(after_s <= 120, "a challenge's label comes at once");
+            }
+            Some(source) => assert_eq!(source, shared::LabelSource::Chargeback),
+        }
+        if r.label_source == Some(shared::LabelSource::Chargeback) {
             chargebacks += 1;
             assert_eq!(r.label, Some(shared::Label::Fraud), "only fraud is charged back");
-            assert_eq!(r.label_source, Some(shared::LabelSource::Chargeback));
             let days = (at(labelled) - t) as f64 / 86_400_000.0;
             assert!(
                 (1.0..=60.0).contains(&days),
@@ -167,7 +183,7 @@ fn outcomes_and_chargebacks_follow_with_realistic_delays() {
             );
         }
     }
-    assert!(chargebacks > 0 && testing > 0);
+    assert!(chargebacks > 0 && testing > 0 && challenges > 0);
     let share = testing_declined as f64 / testing as f64;
     assert!((0.5..0.9).contains(&share), "card testing mostly declined: {share}");
 }
@@ -178,6 +194,7 @@ fn the_annotations_leave_the_traffic_as_it_was() {
     without.feedback.chargeback_share = 0.0;
     without.feedback.card_testing_decline_share = 0.0;
     without.feedback.legit_decline_share = 0.0;
+    without.feedback.challenge_share = 0.0;
     let a = simulate(&small(), 5).expect("runs");
     let b = simulate(&without, 5).expect("runs");
     let requests = |h: &[HistoryRecord]| h.iter().map(|r| r.request.clone()).collect::<Vec<_>>();

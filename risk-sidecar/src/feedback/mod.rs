@@ -74,7 +74,6 @@ pub async fn record_label(
                 occurred_at_ms: d.occurred_at_ms,
                 entities: d.entities(),
                 label: standing.unwrap_or(label.label),
-                now_ms: now_ms(),
             };
             store.apply_label(&update).await.map_err(Unavailable::NotCounted)
         }
@@ -156,10 +155,6 @@ impl Found {
             }
         }
     }
-}
-
-fn now_ms() -> i64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// A connection to record against, and where the transaction's decision is. 404 when

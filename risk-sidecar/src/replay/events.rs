@@ -127,10 +127,15 @@ impl Pending {
         if let Some(label) = record.label {
             let known = labelled_at_ms.unwrap_or(at.saturating_add(label_delay_ms));
             if known < at.saturating_add(LABEL_REACH_MS) {
-                self.push(known.max(at), input, entities, EventKind::Label {
-                    label,
-                    occurred_at_ms: at,
-                });
+                self.push(
+                    known.max(at),
+                    input,
+                    entities,
+                    EventKind::Label {
+                        label,
+                        occurred_at_ms: at,
+                    },
+                );
             }
         }
         for &declined in decline_times_ms {
@@ -170,7 +175,6 @@ impl Due {
                 occurred_at_ms,
                 entities: self.0.entities.borrow(),
                 label,
-                now_ms: self.0.at_ms,
             }),
             EventKind::Decline => None,
         }
@@ -195,6 +199,8 @@ pub fn decline_times(record: &HistoryRecord, parse: ParseTime) -> Result<Vec<i64
         .outcomes
         .iter()
         .filter(|o| o.status == OutcomeStatus::Declined)
-        .map(|o| parse(&o.occurred_at).ok_or_else(|| format!("outcome occurred_at {:?} is not RFC 3339", o.occurred_at)))
+        .map(|o| {
+            parse(&o.occurred_at).ok_or_else(|| format!("outcome occurred_at {:?} is not RFC 3339", o.occurred_at))
+        })
         .collect()
 }

@@ -56,3 +56,67 @@ fn a_bad_history_is_refused_with_its_line_number() {
         Err(ReplayError::Record { line: 1, .. })
     ));
 }
+
+fn labelled(tx: &str, at: &str, card: &str, label: &str, extra: &str) -> String {
+    line(tx, at, card).replace(r#""label":"fraud""#, &format!(r#""label":"{label}"{extra}"#))
+}
+
+fn column(table: &str, name: &str) -> Vec<String> {
+    let col = 4 + feature_index(name).expect("known");
+    table
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(col).expect("column").to_owned())
+        .collect()
+}
+
+#[test]
+fn a_label_counts_only_from_when_it_became_known() {
+    let lines = [
+        // Fraud, charged back on the 7th; a legitimate one, labelled after the default delay.
+        labelled(
+            "a",
+            "2026-01-05T10:00:00Z",
+            "fp",
+            "fraud",
+            r#","labelled_at":"2026-01-07T00:00:00Z""#,
+        ),
+        labelled("b", "2026-01-05T11:00:00Z", "fp", "legitimate", ""),
+        line("c", "2026-01-06T10:00:00Z", "fp"),
+        line("d", "2026-01-07T00:00:00Z", "fp"),
+        line("e", "2026-01-07T00:00:00.001Z", "fp"),
+        // Beyond a's 7 days of transaction time, within its 30.
+        line("f", "2026-01-13T10:00:01Z", "fp"),
+    ];
+    let table = replay(&lines).expect("replays");
+    // At d's instant the label is not yet known: only what came before counts.
+    assert_eq!(column(&table, "card_fraud_count_7d"), ["0", "0", "0", "0", "1", "0"]);
+    // By f, c's own label (no labelled_at: 7 days later) is known too, just: c is
+    // outside f's 7 days, inside its 30.
+    assert_eq!(column(&table, "card_fraud_count_30d"), ["0", "0", "0", "0", "1", "2"]);
+    // Customer c1 is on every line too; the share needs a device or an IP.
+    assert_eq!(column(&table, "customer_fraud_count_30d")[4], "1");
+}
+
+#[test]
+fn declines_count_from_their_time_for_an_hour_and_a_day() {
+    let declined = r#","outcomes":[{"status":"declined","code":"card_declined","occurred_at":"2026-01-05T10:00:01Z"}]"#;
+    let lines = [
+        labelled("a", "2026-01-05T10:00:00Z", "fp", "fraud", declined),
+        line("b", "2026-01-05T10:00:01Z", "fp"),
+        line("c", "2026-01-05T10:30:00Z", "fp"),
+        line("d", "2026-01-05T12:00:00Z", "fp"),
+        line("e", "2026-01-06T11:00:00Z", "fp"),
+    ];
+    let table = replay(&lines).expect("replays");
+    assert_eq!(column(&table, "card_decline_count_1h"), ["0", "0", "1", "0", "0"]);
+    assert_eq!(column(&table, "card_decline_count_24h"), ["0", "0", "1", "1", "0"]);
+    let bad = [labelled(
+        "a",
+        "2026-01-05T10:00:00Z",
+        "fp",
+        "fraud",
+        r#","labelled_at":"soon""#,
+    )];
+    assert!(matches!(replay(&bad), Err(ReplayError::Record { line: 1, .. })));
+}

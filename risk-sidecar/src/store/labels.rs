@@ -9,8 +9,9 @@ use shared::Label;
 
 use super::{DAY_MS, EntityKind};
 
-/// Members this far behind "now" can no longer fall in any window and are removed
-/// (the 30-day windows, with a day's margin for back-dated decisions).
+/// Members this far behind the newest one added can no longer fall in the window of
+/// any decision that sees it (30 days, with a day's margin), and are removed. Relative
+/// to the data, not the wall clock, so a history replayed over HTTP ages as offline.
 pub const LABEL_HORIZON_MS: i64 = 31 * DAY_MS;
 /// Declines are counted over 24 hours at most.
 pub const DECLINE_HORIZON_MS: i64 = 2 * DAY_MS;
@@ -59,9 +60,6 @@ pub struct LabelUpdate<'a> {
     pub occurred_at_ms: i64,
     pub entities: TransactionEntities<'a>,
     pub label: Label,
-    /// When it is applied (the event time in a replay): old members are trimmed
-    /// relative to it.
-    pub now_ms: i64,
 }
 
 /// One change to one sorted set: add the member at a score, or remove it.
@@ -109,10 +107,11 @@ pub(super) fn label_changes<'a>(u: &LabelUpdate<'a>) -> Vec<(EntityKind, &'a str
     changes
 }
 
-/// The trim bound (members scored at or below it go) of a set, relative to now.
-pub(super) fn horizon(set: LabelSet, now_ms: i64) -> i64 {
+/// The trim bound (members scored at or below it go) of a set after adding a member
+/// at `score`.
+pub(super) fn horizon(set: LabelSet, score: i64) -> i64 {
     match set {
-        LabelSet::Fraud | LabelSet::Labelled => now_ms - LABEL_HORIZON_MS,
-        LabelSet::Declines => now_ms - DECLINE_HORIZON_MS,
+        LabelSet::Fraud | LabelSet::Labelled => score - LABEL_HORIZON_MS,
+        LabelSet::Declines => score - DECLINE_HORIZON_MS,
     }
 }

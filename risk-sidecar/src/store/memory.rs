@@ -11,8 +11,8 @@ use parking_lot::Mutex;
 
 use super::labels::{LabelSet, SetChange, horizon, label_changes};
 use super::{
-    DAY_MS, EntityKind, EntityStats, HOUR_MS, KEY_TTL_MS, LabelStats, LabelUpdate, Observation, Observed,
-    StoreLimits, TransactionEntities, VelocitySnapshot, WINDOWS_MS,
+    DAY_MS, EntityKind, EntityStats, HOUR_MS, KEY_TTL_MS, LabelStats, LabelUpdate, Observation, Observed, StoreLimits,
+    TransactionEntities, VelocitySnapshot, WINDOWS_MS,
 };
 
 /// The sum windows in whole hours: 24h, 7d, 30d.
@@ -113,7 +113,7 @@ impl MemoryStore {
     }
 
     pub fn apply_label(&self, u: &LabelUpdate<'_>) {
-        self.change_sets(u.transaction_id, u.now_ms, &label_changes(u));
+        self.change_sets(u.transaction_id, &label_changes(u));
     }
 
     pub fn record_decline(&self, entities: &TransactionEntities<'_>, transaction_id: &str, at_ms: i64) {
@@ -122,25 +122,30 @@ impl MemoryStore {
             .filter(|(kind, _)| kind.wants_declines())
             .map(|(kind, id)| (kind, id, LabelSet::Declines, SetChange::Add { score: at_ms }))
             .collect();
-        self.change_sets(transaction_id, at_ms, &changes);
+        self.change_sets(transaction_id, &changes);
     }
 
-    fn change_sets(&self, member: &str, now_ms: i64, changes: &[(EntityKind, &str, LabelSet, SetChange)]) {
+    fn change_sets(&self, member: &str, changes: &[(EntityKind, &str, LabelSet, SetChange)]) {
         let mut inner = self.inner.lock();
         let cap = self.limits.max_events as usize;
         for (kind, id, set, change) in changes {
             let entity = inner.entities.entry((*kind, (*id).to_owned())).or_default();
-            entity.last_write_ms = entity.last_write_ms.max(now_ms);
             let target = match set {
                 LabelSet::Fraud => &mut entity.fraud,
                 LabelSet::Labelled => &mut entity.labelled,
                 LabelSet::Declines => &mut entity.declines,
             };
             match change {
-                SetChange::Add { score } => target.insert(member, *score),
-                SetChange::Remove => target.remove(member),
+                SetChange::Add { score } => {
+                    target.insert(member, *score);
+                    target.trim(horizon(*set, *score), cap);
+                    entity.last_write_ms = entity.last_write_ms.max(*score);
+                }
+                SetChange::Remove => {
+                    target.remove(member);
+                    target.trim(i64::MIN, cap);
+                }
             }
-            target.trim(horizon(*set, now_ms), cap);
         }
     }
 }

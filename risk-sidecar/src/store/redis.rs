@@ -182,7 +182,7 @@ impl RedisStore {
     #[tracing::instrument(name = "Apply label", skip_all)]
     pub async fn apply_label(&self, u: &LabelUpdate<'_>) -> Result<(), StoreError> {
         let changes = label_changes(u);
-        self.change_sets(u.transaction_id, u.now_ms, &changes).await
+        self.change_sets(u.transaction_id, &changes).await
     }
 
     #[tracing::instrument(name = "Record decline", skip_all)]
@@ -197,13 +197,12 @@ impl RedisStore {
             .filter(|(kind, _)| kind.wants_declines())
             .map(|(kind, id)| (kind, id, LabelSet::Declines, SetChange::Add { score: at_ms }))
             .collect();
-        self.change_sets(transaction_id, at_ms, &changes).await
+        self.change_sets(transaction_id, &changes).await
     }
 
     async fn change_sets(
         &self,
         member: &str,
-        now_ms: i64,
         changes: &[(EntityKind, &str, LabelSet, SetChange)],
     ) -> Result<(), StoreError> {
         let client = self.connected()?;
@@ -211,20 +210,20 @@ impl RedisStore {
         let keep_rank = -(i64::from(self.limits.max_events) + 1);
         for (kind, id, set, change) in changes {
             let key = format!("{}:{}", self.entity_key(*kind, id), set.suffix());
-            let first: (&'static str, Vec<Value>) = match change {
-                SetChange::Add { score } => ("ZADD", vec![key.clone().into(), (*score).into(), member.into()]),
-                SetChange::Remove => ("ZREM", vec![key.clone().into(), member.into()]),
+            let mut commands: Vec<(&'static str, Vec<Value>)> = match change {
+                SetChange::Add { score } => vec![
+                    ("ZADD", vec![key.clone().into(), (*score).into(), member.into()]),
+                    (
+                        "ZREMRANGEBYSCORE",
+                        vec![key.clone().into(), "-inf".into(), horizon(*set, *score).into()],
+                    ),
+                ],
+                SetChange::Remove => vec![("ZREM", vec![key.clone().into(), member.into()])],
             };
-            let bound = horizon(*set, now_ms);
-            let commands = [
-                first,
-                (
-                    "ZREMRANGEBYSCORE",
-                    vec![key.clone().into(), "-inf".into(), bound.into()],
-                ),
+            commands.extend([
                 ("ZREMRANGEBYRANK", vec![key.clone().into(), 0.into(), keep_rank.into()]),
                 ("PEXPIRE", vec![key.into(), KEY_TTL_MS.into()]),
-            ];
+            ]);
             for (name, args) in commands {
                 let () = pipeline
                     .custom(CustomCommand::new_static(name, ClusterHash::FirstKey, false), args)

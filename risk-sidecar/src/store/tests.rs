@@ -290,7 +290,6 @@ fn label<'a>(tx: &'a str, at: i64, e: TransactionEntities<'a>, label: shared::La
         occurred_at_ms: at,
         entities: e,
         label,
-        now_ms: at + DAY_MS,
     }
 }
 
@@ -301,11 +300,23 @@ async fn labels_count_over_transaction_time_and_a_superseding_label_moves_them_b
         let (card, customer) = (format!("card-l-{name}"), format!("cus-l-{name}"));
         let e = entities(&card, &customer);
         // Fraud 10 days ago and 2 days ago; a legitimate one yesterday.
-        store.apply_label(&label("f1", T0 - 10 * DAY_MS, e, Fraud)).await.expect(name);
-        store.apply_label(&label("f2", T0 - 2 * DAY_MS, e, Fraud)).await.expect(name);
-        store.apply_label(&label("g1", T0 - DAY_MS, e, Legitimate)).await.expect(name);
+        store
+            .apply_label(&label("f1", T0 - 10 * DAY_MS, e, Fraud))
+            .await
+            .expect(name);
+        store
+            .apply_label(&label("f2", T0 - 2 * DAY_MS, e, Fraud))
+            .await
+            .expect(name);
+        store
+            .apply_label(&label("g1", T0 - DAY_MS, e, Legitimate))
+            .await
+            .expect(name);
         // Applying the same label again changes nothing.
-        store.apply_label(&label("f2", T0 - 2 * DAY_MS, e, Fraud)).await.expect(name);
+        store
+            .apply_label(&label("f2", T0 - 2 * DAY_MS, e, Fraud))
+            .await
+            .expect(name);
         let mut o = obs("now", T0, &card, &customer, 1);
         o.email = Some("em-1");
         let snap = store.observe(&o).await.expect(name).snapshot;
@@ -317,7 +328,10 @@ async fn labels_count_over_transaction_time_and_a_superseding_label_moves_them_b
         assert_eq!(snap.email.expect("email").fraud, [1, 2], "{name}");
 
         // A chargeback's fraud superseded by a manual review's legitimate, and back.
-        store.apply_label(&label("f2", T0 - 2 * DAY_MS, e, Legitimate)).await.expect(name);
+        store
+            .apply_label(&label("f2", T0 - 2 * DAY_MS, e, Legitimate))
+            .await
+            .expect(name);
         let mut o = obs("now2", T0 + 1, &card, &customer, 1);
         o.email = Some("em-1");
         let snap = store.observe(&o).await.expect(name).snapshot;
@@ -329,7 +343,10 @@ async fn labels_count_over_transaction_time_and_a_superseding_label_moves_them_b
         let mut o = obs("now3", T0 + 2, &card, &customer, 1);
         (o.email, o.labels) = (Some("em-1"), false);
         let snap = store.observe(&o).await.expect(name).snapshot;
-        assert!(snap.card.expect("card").labels.is_none() && snap.email.is_none(), "{name}");
+        assert!(
+            snap.card.expect("card").labels.is_none() && snap.email.is_none(),
+            "{name}"
+        );
     }
 }
 
@@ -338,11 +355,23 @@ async fn declines_count_over_their_own_time_once_each() {
     for (name, store) in both_stores().await {
         let (card, customer) = (format!("card-d-{name}"), format!("cus-d-{name}"));
         let e = entities(&card, &customer);
-        for (tx, at) in [("d1", T0 - 2 * HOUR_MS), ("d2", T0 - 30 * 60_000), ("d2", T0 - 30 * 60_000)] {
+        for (tx, at) in [
+            ("d1", T0 - 2 * HOUR_MS),
+            ("d2", T0 - 30 * 60_000),
+            ("d2", T0 - 30 * 60_000),
+        ] {
             store.record_decline(&e, tx, at).await.expect(name);
         }
-        let snap = store.observe(&obs("t", T0, &card, &customer, 1)).await.expect(name).snapshot;
-        assert_eq!(snap.card.expect("card").labels.expect("read").declines, [1, 2], "{name}");
+        let snap = store
+            .observe(&obs("t", T0, &card, &customer, 1))
+            .await
+            .expect(name)
+            .snapshot;
+        assert_eq!(
+            snap.card.expect("card").labels.expect("read").declines,
+            [1, 2],
+            "{name}"
+        );
         assert_eq!(snap.ip.expect("ip").labels.expect("read").declines, [1, 2], "{name}");
         assert_eq!(snap.customer.labels.expect("read").fraud, [0, 0], "{name}");
     }
@@ -353,16 +382,21 @@ async fn label_sets_keep_their_horizon_and_their_cap() {
     for (name, store) in both_stores().await {
         let (card, customer) = (format!("card-c-{name}"), format!("cus-c-{name}"));
         let e = entities(&card, &customer);
-        // 80 fraud labels 12 hours apart, the first 19 beyond the 31-day horizon, 61
-        // within it: the cap (50) keeps the newest.
+        // 80 fraud labels 12 hours apart: the first 18 are more than 31 days before the
+        // newest (the horizon), and the cap (50) keeps the newest of the rest.
         for i in 0..80 {
             let at = T0 - 40 * DAY_MS + i * 12 * HOUR_MS;
             let tx = format!("x{i}");
-            let mut u = label(&tx, at, e, shared::Label::Fraud);
-            u.now_ms = T0;
-            store.apply_label(&u).await.expect(name);
+            store
+                .apply_label(&label(&tx, at, e, shared::Label::Fraud))
+                .await
+                .expect(name);
         }
-        let snap = store.observe(&obs("t", T0, &card, &customer, 1)).await.expect(name).snapshot;
+        let snap = store
+            .observe(&obs("t", T0, &card, &customer, 1))
+            .await
+            .expect(name)
+            .snapshot;
         let fraud = snap.card.expect("card").labels.expect("read").fraud;
         assert_eq!(fraud[1], 50, "{name}");
         if let VelocityStore::Redis(redis) = &store {

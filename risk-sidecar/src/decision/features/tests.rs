@@ -126,7 +126,10 @@ fn label_features_come_from_the_label_counters() {
     // On, an address not keyed (no decision log) has nothing to find: 0.
     let v = ctx().compute(&i, Some(&VelocitySnapshot::default()));
     assert_eq!(get(&v, "email_fraud_count_7d"), 0.0);
-    assert!(get(&ctx().compute(&input(), Some(&snap)), "email_fraud_count_7d").is_nan(), "no address");
+    assert!(
+        get(&ctx().compute(&input(), Some(&snap)), "email_fraud_count_7d").is_nan(),
+        "no address"
+    );
 }
 
 #[test]
