@@ -57,7 +57,7 @@ bench: redis postgres ort loadtest-tools ## Criterion micro-benchmarks, the HTTP
 	scripts/bench.sh
 	scripts/bench-log.sh
 
-bench-log: redis postgres ort loadtest-tools ## The decision log's cost alone: the sidecar without and with it, alternated, per-decision CPU and Redis commands
+bench-log: redis postgres ort loadtest-tools ## The decision log's and the label counters' cost: the sidecar without the log, with it, with it but no label counters, alternated; per-decision CPU and Redis commands
 	cargo build --release --locked -p risk-sidecar -p simulator
 	scripts/bench-log.sh
 
@@ -74,12 +74,14 @@ loadtest: redis ort loadtest-tools ## k6 capacity test against a sidecar started
 HISTORY ?=
 OUT ?= models/lgbm
 SEED ?= 42
-train: ort ## Train the model: simulated history (or HISTORY=file.jsonl), replay, IsolationForest + LightGBM, ONNX, card, ml/REPORT.md -> OUT
+LABEL_DELAY_DAYS ?= 7
+train: ort ## Train the model: simulated history (or HISTORY=file.jsonl; LABEL_DELAY_DAYS=7 for labels without labelled_at), replay, IsolationForest + LightGBM, ONNX, card, ml/REPORT.md -> OUT
 	scripts/ensure-python-venv.sh $(ML_VENV) ml/requirements.txt
 	cargo build --release --locked -p simulator -p risk-sidecar
 	@mkdir -p build
 	@if [ -z "$(HISTORY)" ]; then ./target/release/simulator --seed $(SEED) --out build/history.jsonl; fi
-	./target/release/risk-replay --history $(if $(HISTORY),$(HISTORY),build/history.jsonl) --out build/features.csv
+	./target/release/risk-replay --history $(if $(HISTORY),$(HISTORY),build/history.jsonl) --out build/features.csv \
+	  --label-delay-days $(LABEL_DELAY_DAYS)
 	$(ML_VENV)/bin/python ml/train.py --table build/features.csv --history $(if $(HISTORY),$(HISTORY),build/history.jsonl) \
 	  --out $(OUT) --report $(if $(HISTORY),$(OUT)/REPORT.md,ml/REPORT.md)
 

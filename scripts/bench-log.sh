@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The decision log's cost, in `make bench`: the same sidecar build without and with the
-# log (PostgreSQL, a fresh database), alternated twice so that a drift of this shared
-# machine falls on both, each a saturation run (wrk, 32 connections) and a paced run
-# (2,000/s). Per decision: the sidecar's CPU (its process time over the run), Redis
+# The decision log's and the label counters' cost, in `make bench`: the same sidecar
+# build without the log (`off`), with it (`on`), and with it but without reading the
+# label and decline counters (`nolabels`, RISK__DECISION__LABEL_COUNTERS=false),
+# alternated twice so that a drift of this shared machine falls on all, each a
+# saturation run (wrk, 32 connections) and a paced run (2,000/s). The log's cost is
+# on / off, the label counters' on / nolabels. Per decision: the sidecar's CPU (its process time over the run), Redis
 # commands (INFO commandstats), Redis CPU (INFO cpu) and PostgreSQL's CPU (its
 # processes' time). Prints a table, writes
 # bench-results/log-cost.md, and the ratios on / off. With BEFORE_BINARY set (an older
@@ -37,11 +39,12 @@ redis_cpu() { redis-cli -u "$redis_url" info cpu | awk -F: '/^used_cpu_(sys|user
 pg_ticks() { local n=0; for p in $(pgrep -x postgres || true); do n=$((n + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$n"; }
 decisions() { curl -s "$base/metrics" | awk '/^risk_decision_duration_seconds_count/ {n += $2} END {print n + 0}'; }
 
-start() { # $1: on | off | before
+start() { # $1: on | off | nolabels | before
   local extra=() binary=./target/release/risk-sidecar
   [ "$1" = before ] && binary=$BEFORE_BINARY
-  [ "$1" = on ] && extra=(RISK__DECISION_LOG__URL="$log_url" RISK__DECISION_LOG__SPOOL_DIR="$spool"
-    RISK__DECISION_LOG__EMAIL_HASH_KEY="bench-email-hash-key-0123456789abcdef")
+  case "$1" in on | nolabels) extra=(RISK__DECISION_LOG__URL="$log_url" RISK__DECISION_LOG__SPOOL_DIR="$spool"
+    RISK__DECISION_LOG__EMAIL_HASH_KEY="bench-email-hash-key-0123456789abcdef") ;; esac
+  [ "$1" = nolabels ] && extra+=(RISK__DECISION__LABEL_COUNTERS=false)
   env RISK__SERVER__PORT="$port" RISK__REDIS__URL="$redis_url" RISK__REDIS__KEY_PREFIX="bench-log-$1-$RANDOM" \
     RISK__LOG__FORMAT=json RUST_LOG=warn "${extra[@]}" "$binary" >> "$out/sidecar-log-bench.log" 2>&1 &
   pid=$!
@@ -70,7 +73,7 @@ print(f"{label} rps={kv['rps']} p99_us={kv['p99_us']} decisions={n} sidecar_cpu_
 PY
 }
 
-modes=(off on)
+modes=(off on nolabels)
 [ -n "${BEFORE_BINARY:-}" ] && modes+=(before)
 results=()
 for round in 1 2; do
@@ -97,9 +100,10 @@ def mean(run, mode, key):
 for run in ("saturation", "paced"):
     cells = []
     for key in ("rps", "p99_us", "sidecar_cpu_us", "redis_cmds", "redis_cpu_us", "postgres_cpu_us"):
-        off, on = mean(run, "off", key), mean(run, "on", key)
+        off, on, bare = mean(run, "off", key), mean(run, "on", key), mean(run, "nolabels", key)
         ratio = on / off if off else float("nan")
-        cell = f"{key} off={off:.1f} on={on:.1f} on/off={ratio:.3f}"
+        labels = on / bare if bare else float("nan")
+        cell = f"{key} off={off:.1f} on={on:.1f} nolabels={bare:.1f} on/off={ratio:.3f} on/nolabels={labels:.3f}"
         if rows[(run, "before")]:
             before = mean(run, "before", key)
             vs = off / before if before else float("nan")
@@ -109,7 +113,7 @@ for run in ("saturation", "paced"):
 ')
 echo "$summary"
 {
-  echo "# Decision log on / off, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${duration}s per run, alternated twice"
+  echo "# Decision log on / off, label counters on / off (nolabels), $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${duration}s per run, alternated twice"
   echo; echo '```'; printf '%s\n' "${results[@]}"; echo; echo "$summary"
   echo "rows in risk.decisions after the log-on runs: $logged"; echo '```'
 } > "$out/log-cost.md"

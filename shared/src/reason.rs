@@ -84,6 +84,12 @@ reason_codes! {
     CardManyCustomers => ("CARD_MANY_CUSTOMERS", Velocity),
     /// The amount is far above the customer's usual spend over 30 days.
     AmountAboveUsual => ("AMOUNT_ABOVE_USUAL", Velocity),
+    /// The card, customer, device or e-mail address was on a transaction known to be
+    /// fraud (a label) within the last 30 days of transaction time.
+    KnownFraud => ("KNOWN_FRAUD", Velocity),
+    /// Payments of the card or the device were declined several times in the last
+    /// hour (card testing is a run of declines).
+    Declines1h => ("DECLINES_1H", Velocity),
     /// The amount is above a fixed limit of the policy.
     HighAmount => ("HIGH_AMOUNT", Rule),
     /// The customer account is only days old.

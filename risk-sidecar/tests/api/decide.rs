@@ -28,7 +28,7 @@ async fn a_valid_request_gets_a_decision_with_every_contract_field() {
                 .as_str()
                 .is_some_and(|v| v.starts_with("fixture-"))
         );
-        assert_eq!(body["policy_version"], "1");
+        assert_eq!(body["policy_version"], "2", "the shipped policy file's version");
         assert_eq!(body["degraded"], json!([]), "{backend:?}");
         assert!(body["evaluated_in_us"].as_u64().is_some_and(|us| us > 0));
         let typed: shared::DecisionResponse = serde_json::from_value(body).expect("matches the shared type");

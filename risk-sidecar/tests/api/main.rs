@@ -8,6 +8,7 @@ mod decision_log;
 mod degraded;
 mod feedback;
 mod helpers;
+mod label_counters;
 mod model;
 mod openapi;
 mod process;
