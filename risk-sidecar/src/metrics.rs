@@ -23,7 +23,7 @@ pub const SHADOW_DECISIONS: &str = "risk_shadow_decisions_total";
 pub const ANOMALY_SCORE: &str = "risk_model_anomaly_score";
 pub const LABELS_RECORDED: &str = "risk_labels_recorded_total";
 pub const OUTCOMES_RECORDED: &str = "risk_outcomes_recorded_total";
-/// Labels and declines kept but never counted: their decision's log row was dropped.
+/// Labels and declines kept but not counted yet: their decision is not in the log.
 pub const FEEDBACK_UNCOUNTED: &str = "risk_feedback_uncounted_total";
 pub const LOG_ENABLED: &str = "risk_decision_log_enabled";
 pub const LOG_QUEUE_DEPTH: &str = "risk_decision_log_queue_depth";
@@ -111,7 +111,7 @@ fn describe_all() {
     );
     describe_counter!(
         FEEDBACK_UNCOUNTED,
-        "Labels and declines kept but not counted: their decision never reached the log."
+        "Labels and declines kept but not counted yet (answered 503): their decision is not in the log."
     );
     describe_gauge!(LOG_ENABLED, "1 when a decision log (PostgreSQL) is configured.");
     describe_gauge!(LOG_QUEUE_DEPTH, "Decision-log rows waiting in memory for the writer.");

@@ -63,7 +63,13 @@ fn sidecar_settings(extra: &[(&str, String)]) -> Settings {
 
 #[tokio::test]
 async fn features_over_http_equal_the_training_tables_rows() {
-    let history = simulate(&params(), 5).expect("simulates");
+    let mut history = simulate(&params(), 5).expect("simulates");
+    // This sidecar keeps no log, so it hears of no label or outcome: neither does the
+    // replay (the next test sends them).
+    for r in &mut history {
+        (r.label, r.labelled_at, r.label_source) = (None, None, None);
+        r.outcomes.clear();
+    }
     // A prefix with fraud in it keeps the test short and still exercises the counters.
     let first_fraud = history.iter().position(|r| r.scenario.is_some()).expect("some fraud");
     let records = &history[..(first_fraud + 150).min(history.len())];
@@ -96,8 +102,15 @@ async fn features_over_http_equal_the_training_tables_rows() {
 
 /// What became known after a transaction, waiting for its time.
 enum Known {
-    Label { tx: String, label: &'static str, source: &'static str },
-    Decline { tx: String, code: String },
+    Label {
+        tx: String,
+        label: &'static str,
+        source: &'static str,
+    },
+    Decline {
+        tx: String,
+        code: String,
+    },
 }
 
 const LABEL_DELAY_MS: i64 = 3_600_000;
@@ -121,7 +134,10 @@ async fn with_labels_and_declines_sent_at_their_times_features_over_http_equal_t
     let spool = std::env::temp_dir().join(format!("parity-spool-{}", uuid::Uuid::new_v4().simple()));
     let settings = sidecar_settings(&[
         ("RISK__DECISION_LOG__URL", db),
-        ("RISK__DECISION_LOG__EMAIL_HASH_KEY", "parity-test-key-of-at-least-32-bytes".to_owned()),
+        (
+            "RISK__DECISION_LOG__EMAIL_HASH_KEY",
+            "parity-test-key-of-at-least-32-bytes".to_owned(),
+        ),
         ("RISK__DECISION_LOG__FLUSH_INTERVAL_MS", "5".to_owned()),
         ("RISK__DECISION_LOG__SPOOL_DIR", spool.display().to_string()),
     ]);
@@ -160,7 +176,10 @@ async fn with_labels_and_declines_sent_at_their_times_features_over_http_equal_t
         decline_rows += usize::from(value("card_decline_count_24h") > 0.0);
         schedule(record, at, &mut pending, &mut known);
     }
-    assert!(label_rows > 0 && decline_rows > 0, "labels {label_rows}, declines {decline_rows}: not exercised");
+    assert!(
+        label_rows > 0 && decline_rows > 0,
+        "labels {label_rows}, declines {decline_rows}: not exercised"
+    );
     let _ = std::fs::remove_dir_all(spool);
 }
 
@@ -205,12 +224,18 @@ async fn send(client: &reqwest::Client, base: &str, k: &Known, at: i64) {
     };
     let response = client.post(&url).json(&body).send().await.expect("sent");
     let status = response.status();
-    assert_eq!(status, 202, "{url} {body}: {}", response.text().await.unwrap_or_default());
+    assert_eq!(
+        status,
+        202,
+        "{url} {body}: {}",
+        response.text().await.unwrap_or_default()
+    );
 }
 
 /// A database of its own (`risk_test_…`, dropped by scripts/drop-test-databases.sh).
 async fn fresh_database() -> String {
-    let admin_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin_url =
+        std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let (admin, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
         .await
         .expect("these tests need PostgreSQL at DATABASE_URL");

@@ -103,7 +103,13 @@ impl FeatureContext {
         match &self.email_keying {
             EmailKeying::Hashed(key) => Some(crate::decision_log::entry::email_hash(key, email)),
             EmailKeying::Plain => Some(email.to_owned()),
-            EmailKeying::Exported => email.split_once('@').map(|(hash, _)| hash.to_owned()),
+            // Anything else (an older export's shortened hash) would be a key serving
+            // never reads: not keyed.
+            EmailKeying::Exported => email
+                .split_once('@')
+                .map(|(hash, _)| hash)
+                .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+                .map(str::to_owned),
             EmailKeying::Unkeyed => None,
         }
     }

@@ -35,7 +35,8 @@ select * from (
          d.card_fingerprint, d.card_bin, d.card_last4, d.card_country, host(d.ip) as ip, d.device_id,
          d.shipping_country, d.billing_country, d.items, d.metadata,
          l.label, l.source as label_source,
-         (extract(epoch from l.occurred_at) * 1000)::bigint as labelled_ms,
+         -- When the sidecar learned it (a label may be back-dated): when serving counted it.
+         (extract(epoch from greatest(l.occurred_at, l.recorded_at)) * 1000)::bigint as labelled_ms,
          (select coalesce(jsonb_agg(jsonb_build_object(
                     'status', o.status, 'code', o.code,
                     'occurred_ms', (extract(epoch from o.occurred_at) * 1000)::bigint)

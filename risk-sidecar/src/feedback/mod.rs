@@ -49,7 +49,7 @@ pub enum Unavailable {
     #[error("recorded, but the velocity store could not count it yet: send it again")]
     NotCounted(#[source] crate::store::StoreError),
     #[error("recorded, but its decision is still on its way to the log, so it is not counted yet: send it again")]
-    DecisionSpooled,
+    DecisionNotLogged,
 }
 
 pub async fn record_label(
@@ -100,17 +100,19 @@ pub async fn record_outcome(
     let log = log.ok_or(ApiError::LogUnavailable(Unavailable::NotConfigured))?;
     let (client, found) = locate(log, store, &outcome.transaction_id).await?;
     not_before(found.decision(), outcome.occurred_at_ms)?;
-    let (recorded_at, new) = rows::insert_outcome(&**client, &outcome)
+    let recorded = rows::insert_outcome(&**client, &outcome)
         .await
         .map_err(|e| ApiError::LogUnavailable(Unavailable::Postgres(e)))?;
-    if new {
+    if recorded.new {
         crate::metrics::outcome_recorded(outcome.status);
     }
     if outcome.status == OutcomeStatus::Declined {
-        // A set member: counting it again changes nothing.
+        // At the first report's time, as the log keeps it (a repeat may say another
+        // time, or none): counting it again changes nothing.
+        let at_ms = (recorded.occurred_at.unix_timestamp_nanos() / 1_000_000) as i64;
         let counted = match found.decision() {
             Some(d) => store
-                .record_decline(&d.entities(), &outcome.transaction_id, outcome.occurred_at_ms)
+                .record_decline(&d.entities(), &outcome.transaction_id, at_ms)
                 .await
                 .map_err(Unavailable::NotCounted),
             None => found.uncounted(),
@@ -120,7 +122,7 @@ pub async fn record_outcome(
     Ok(OutcomeResponse {
         transaction_id: outcome.transaction_id,
         status: outcome.status,
-        recorded_at: rfc3339(recorded_at),
+        recorded_at: rfc3339(recorded.recorded_at),
     })
 }
 
@@ -142,18 +144,14 @@ impl Found {
         }
     }
 
-    /// Without a log row there are no entities to count for. A spooled decision will
-    /// have one: the client is asked to send again. A dropped one never will: the
-    /// label is kept, uncounted.
+    /// Without a log row there are no entities to count for: the label or decline is
+    /// kept and the client asked to send it again, once the row is there. (A decision
+    /// whose row was dropped is answered so until its stored decision expires, then
+    /// 404: a rare loss, counted in `risk_decision_log_rows_dropped_total`, that must
+    /// not quietly leave the counters short.)
     fn uncounted(&self) -> Result<(), Unavailable> {
-        match self {
-            Found::Spooled => Err(Unavailable::DecisionSpooled),
-            Found::Logged(_) | Found::Stored => {
-                crate::metrics::feedback_uncounted();
-                tracing::warn!("A label or decline of a decision missing from the log was kept but not counted.");
-                Ok(())
-            }
-        }
+        crate::metrics::feedback_uncounted();
+        Err(Unavailable::DecisionNotLogged)
     }
 }
 

@@ -69,25 +69,41 @@ pub async fn transaction_label(
     Ok(row.and_then(|r| shared::Label::parse(r.get(0))))
 }
 
+/// An outcome as first recorded: a repeat keeps the first row, times included.
+pub struct RecordedOutcome {
+    pub recorded_at: OffsetDateTime,
+    pub occurred_at: OffsetDateTime,
+    /// This call recorded it.
+    pub new: bool,
+}
+
 pub async fn insert_outcome(
     client: &impl GenericClient,
     o: &OutcomeInput,
-) -> Result<(OffsetDateTime, bool), tokio_postgres::Error> {
+) -> Result<RecordedOutcome, tokio_postgres::Error> {
     let inserted = client
         .query_opt(
             "insert into risk.outcomes (transaction_id, status, code, occurred_at) \
-             values ($1, $2, $3, $4) on conflict do nothing returning recorded_at",
+             values ($1, $2, $3, $4) on conflict do nothing returning recorded_at, occurred_at",
             &[&o.transaction_id, &o.status.as_str(), &o.code, &at(o.occurred_at_ms)],
         )
         .await?;
     if let Some(row) = inserted {
-        return Ok((row.get(0), true));
+        return Ok(RecordedOutcome {
+            recorded_at: row.get(0),
+            occurred_at: row.get(1),
+            new: true,
+        });
     }
     let row = client
         .query_one(
-            "select recorded_at from risk.outcomes where transaction_id = $1 and status = $2",
+            "select recorded_at, occurred_at from risk.outcomes where transaction_id = $1 and status = $2",
             &[&o.transaction_id, &o.status.as_str()],
         )
         .await?;
-    Ok((row.get(0), false))
+    Ok(RecordedOutcome {
+        recorded_at: row.get(0),
+        occurred_at: row.get(1),
+        new: false,
+    })
 }

@@ -78,7 +78,10 @@ async fn a_label_and_a_decline_change_the_next_decisions_features_for_card_devic
         let reviewed = features(&app, &request(&tx(), &card)).await;
         assert_eq!(reviewed["card_fraud_count_30d"], 0.0, "{backend:?}");
         assert_eq!(reviewed["email_fraud_count_30d"], 0.0, "{backend:?}");
-        assert_eq!(reviewed["device_fraud_share_30d"], 0.0, "{backend:?}: labelled, not fraud");
+        assert_eq!(
+            reviewed["device_fraud_share_30d"], 0.0,
+            "{backend:?}: labelled, not fraud"
+        );
 
         // A decline, reported twice (a retry): one decline for card, customer, device and IP.
         for _ in 0..2 {
@@ -118,7 +121,12 @@ async fn a_label_redis_could_not_count_answers_503_is_kept_and_is_counted_when_s
     // The decision is in the log before Redis goes.
     let client = db.client().await;
     let logged = eventually(Duration::from_secs(10), || async {
-        count(&client, &format!("select count(*) from risk.decisions where transaction_id = '{first}'")).await == 1
+        count(
+            &client,
+            &format!("select count(*) from risk.decisions where transaction_id = '{first}'"),
+        )
+        .await
+            == 1
     })
     .await;
     assert!(logged, "the decision reached the log");
@@ -129,17 +137,28 @@ async fn a_label_redis_could_not_count_answers_503_is_kept_and_is_counted_when_s
     assert!(r.headers().contains_key("retry-after"));
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
-    let kept = count(&client, &format!("select count(*) from risk.labels where transaction_id = '{first}'")).await;
+    let kept = count(
+        &client,
+        &format!("select count(*) from risk.labels where transaction_id = '{first}'"),
+    )
+    .await;
     assert_eq!(kept, 1, "the label is kept all the same");
 
     proxy.restore();
     let counted = eventually(Duration::from_secs(10), || async {
-        post(&app, "/v1/feedback", label(&first, "fraud", "chargeback")).await.status() == StatusCode::ACCEPTED
+        post(&app, "/v1/feedback", label(&first, "fraud", "chargeback"))
+            .await
+            .status()
+            == StatusCode::ACCEPTED
     })
     .await;
     assert!(counted, "sent again once Redis is back: 202");
     let after = features(&app, &request(&tx(), &card)).await;
     assert_eq!(after["card_fraud_count_30d"], 1.0, "counted once sent again");
-    let rows = count(&client, &format!("select count(*) from risk.labels where transaction_id = '{first}'")).await;
+    let rows = count(
+        &client,
+        &format!("select count(*) from risk.labels where transaction_id = '{first}'"),
+    )
+    .await;
     assert_eq!(rows, 1, "and recorded once");
 }
