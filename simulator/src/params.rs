@@ -91,6 +91,7 @@ pub struct FraudParams {
     pub account_takeover: Spree,
     pub bin_attack: BinAttack,
     pub bust_out: BustOut,
+    pub repeat_fraudster: RepeatFraudster,
     pub look_alike_share: f64,
 }
 
@@ -128,6 +129,18 @@ pub struct BustOut {
     pub warmup_purchases: [u32; 2],
     pub warmup_days: [u32; 2],
     pub burst: [u32; 2],
+    pub amount_median_minor: f64,
+}
+
+/// One fraudster, one account, device and home-country IP, coming back every few days
+/// with another stolen card: each visit looks like an ordinary new customer's; what
+/// gives it away is the earlier visits' fraud labels, once they are known.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepeatFraudster {
+    pub campaigns_per_week: f64,
+    pub visits: [u32; 2],
+    pub gap_days: [u32; 2],
     pub amount_median_minor: f64,
 }
 

@@ -253,6 +253,21 @@ impl<'p> World<'p> {
                 self.push_fraud(&account, at, card, &ip, &device, None, amount, "bust_out");
             }
         }
+        for _ in 0..(f.repeat_fraudster.campaigns_per_week * weeks).round() as u32 {
+            let r = &f.repeat_fraudster;
+            let mut at = rng.gen_range(self.start_ms..self.end_ms);
+            let account = self.fraud_account(rng, at, false);
+            let (device, ip) = (token(rng, "dev"), self.home_ip(rng, &account.country));
+            for _ in 0..rng.gen_range(r.visits[0]..=r.visits[1]) {
+                if at >= self.end_ms {
+                    break;
+                }
+                let card = self.new_card(rng, &account.country, None);
+                let amount = lognormal(rng, r.amount_median_minor, 0.5);
+                self.push_fraud(&account, at, card, &ip, &device, None, amount, "repeat_fraudster");
+                at += rng.gen_range(i64::from(r.gap_days[0]) * DAY..=i64::from(r.gap_days[1]) * DAY);
+            }
+        }
     }
 
     /// Sorted by time (ties in generation order); ids follow that order.

@@ -67,6 +67,7 @@ fn the_shipped_parameters_give_one_to_two_percent_fraud_with_every_scenario() {
         "account_takeover",
         "bin_attack",
         "bust_out",
+        "repeat_fraudster",
         "look_alike",
     ] {
         assert!(scenarios.get(s).is_some_and(|n| *n > 0), "{s} missing: {scenarios:?}");

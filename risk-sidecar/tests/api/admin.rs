@@ -13,7 +13,7 @@ async fn healthz_and_readyz_report_the_process_and_its_dependencies() {
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.expect("json");
         assert_eq!(body["status"], "ready");
-        assert_eq!(body["dependencies"]["policy"]["version"], "1");
+        assert_eq!(body["dependencies"]["policy"]["version"], "2");
         assert!(
             body["dependencies"]["model"]["version"]
                 .as_str()

@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use testkit::chaos::ChaosProxy;
-use testkit::eventually;
 
 use crate::helpers::*;
 

@@ -143,9 +143,15 @@ fn bad_rules_are_refused_at_load_with_the_rule_named() {
 #[test]
 fn the_shipped_policy_loads() {
     let p = Policy::from_yaml(SHIPPED).expect("shipped policy is valid");
-    assert_eq!(p.version, "1");
+    assert_eq!(p.version, "2");
     let burst = p.decide(0.0, &features(&[("card_count_1m", 10.0)]), true, None);
     assert_eq!(burst.decision, Decision::Challenge);
+    // A run of declines: a card's is challenged, a device's (many cards) blocked.
+    let card_run = p.decide(0.0, &features(&[("card_decline_count_1h", 3.0)]), true, None);
+    assert_eq!(card_run.decision, Decision::Challenge);
+    assert_eq!(card_run.reasons[0].code, ReasonCode::Declines1h.as_str());
+    let device_run = p.decide(0.0, &features(&[("device_decline_count_1h", 5.0)]), true, None);
+    assert_eq!(device_run.decision, Decision::Block);
 }
 
 proptest! {
