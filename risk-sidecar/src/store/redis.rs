@@ -178,7 +178,9 @@ impl RedisStore {
 
     /// The label's set changes for every entity, then each set trimmed to its horizon
     /// and cap, in one pipeline (one round trip; plain commands, so it works on a
-    /// cluster as on a single Redis).
+    /// cluster as on a single Redis). Not atomic: a pipeline that timed out may still
+    /// land after a later label's. That label was answered 503, and sending it again
+    /// (which the client does) sets the counters right.
     #[tracing::instrument(name = "Apply label", skip_all)]
     pub async fn apply_label(&self, u: &LabelUpdate<'_>) -> Result<(), StoreError> {
         let changes = label_changes(u);
