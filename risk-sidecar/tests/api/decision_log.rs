@@ -364,7 +364,8 @@ async fn the_exported_log_replays_to_the_logged_features_and_rebuilds_the_counte
     .expect("redis");
     let store = risk_sidecar::store::VelocityStore::Redis(redis);
     let features =
-        risk_sidecar::decision::features::FeatureContext::new(&settings.currency.rates, &settings.currency.reference);
+        risk_sidecar::decision::features::FeatureContext::new(&settings.currency.rates, &settings.currency.reference)
+            .with_labels(true, risk_sidecar::decision::features::EmailKeying::Exported);
     let stream = risk_sidecar::decision_log::export::history(&pg, 0, UNTIL_2200)
         .await
         .expect("export");
@@ -400,6 +401,21 @@ async fn the_exported_log_replays_to_the_logged_features_and_rebuilds_the_counte
         message.contains("card used 5 times"),
         "the rebuilt minute holds the four logged and this one, each counted once despite two rebuilds: {message}"
     );
+    // The label and the decline are back too.
+    let mut probe = request(&tx(), &card);
+    probe["occurred_at"] = "2026-11-30T10:00:31Z".into();
+    let response = rebuilt
+        .client
+        .post(format!("{}/v1/decisions", rebuilt.address))
+        .header("x-risk-features", "true")
+        .json(&probe)
+        .send()
+        .await
+        .expect("sent");
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["features"]["card_fraud_count_30d"], 1.0, "{body}");
+    assert_eq!(body["features"]["device_fraud_share_30d"], 1.0, "{body}");
+    assert_eq!(body["features"]["card_decline_count_24h"], 1.0, "{body}");
 }
 
 /// A spooled row PostgreSQL refuses (here one breaking a check constraint) is set aside
