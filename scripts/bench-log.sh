@@ -9,7 +9,8 @@
 # processes' time). Prints a table, writes
 # bench-results/log-cost.md, and the ratios on / off. With BEFORE_BINARY set (an older
 # build of the sidecar), that build runs a third mode, `before` (no log), and the
-# ratios off / before say what this build's hot path costs against it.
+# ratios off / before say what this build's hot path costs against it. BEFORE_DIR (a
+# checkout of that build) gives it its own model and policy, when the feature list changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench-results; mkdir -p "$out"
@@ -42,6 +43,8 @@ decisions() { curl -s "$base/metrics" | awk '/^risk_decision_duration_seconds_co
 start() { # $1: on | off | nolabels | before
   local extra=() binary=./target/release/risk-sidecar
   [ "$1" = before ] && binary=$BEFORE_BINARY
+  [ "$1" = before ] && [ -n "${BEFORE_DIR:-}" ] && extra=(RISK__MODEL__DIR="$BEFORE_DIR/models/lgbm"
+    RISK__POLICY__PATH="$BEFORE_DIR/risk-sidecar/configuration/policy.yaml")
   case "$1" in on | nolabels) extra=(RISK__DECISION_LOG__URL="$log_url" RISK__DECISION_LOG__SPOOL_DIR="$spool"
     RISK__DECISION_LOG__EMAIL_HASH_KEY="bench-email-hash-key-0123456789abcdef") ;; esac
   [ "$1" = nolabels ] && extra+=(RISK__DECISION__LABEL_COUNTERS=false)

@@ -82,22 +82,34 @@ async fn features_over_http_equal_the_training_tables_rows() {
     let client = reqwest::Client::new();
 
     for (n, record) in records.iter().enumerate() {
-        let response = client
-            .post(&url)
-            .header("x-risk-features", "true")
-            .json(&record.request)
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(response.status(), 200, "record {n}");
-        let body: Value = response.json().await.expect("json");
-        let row = replayer.row(record, n + 1).expect("replays");
-        for (i, name) in shared::FEATURE_NAMES.iter().enumerate() {
-            let served = body["features"][name].as_f64().map(|v| v as f32);
-            let trained = Some(row.features.0[i]).filter(|v| !v.is_nan());
-            assert_eq!(served, trained, "record {n} ({:?}), feature {name}", record.scenario);
-        }
+        decide_and_compare(&client, &url, &mut replayer, record, n).await;
     }
+}
+
+/// Decides the record over HTTP and asserts every feature equals the replay's row.
+async fn decide_and_compare(
+    client: &reqwest::Client,
+    url: &str,
+    replayer: &mut Replayer,
+    record: &HistoryRecord,
+    n: usize,
+) -> risk_sidecar::replay::FeatureRow {
+    let response = client
+        .post(url)
+        .header("x-risk-features", "true")
+        .json(&record.request)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200, "record {n}");
+    let body: Value = response.json().await.expect("json");
+    let row = replayer.row(record, n + 1).expect("replays");
+    for (i, name) in shared::FEATURE_NAMES.iter().enumerate() {
+        let served = body["features"][name].as_f64().map(|v| v as f32);
+        let trained = Some(row.features.0[i]).filter(|v| !v.is_nan());
+        assert_eq!(served, trained, "record {n} ({:?}), feature {name}", record.scenario);
+    }
+    row
 }
 
 /// What became known after a transaction, waiting for its time.
@@ -156,21 +168,7 @@ async fn with_labels_and_declines_sent_at_their_times_features_over_http_equal_t
             pending.pop();
             send(&client, &base, &known[i], t).await;
         }
-        let response = client
-            .post(format!("{base}/v1/decisions"))
-            .header("x-risk-features", "true")
-            .json(&record.request)
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(response.status(), 200, "record {n}");
-        let body: Value = response.json().await.expect("json");
-        let row = replayer.row(record, n + 1).expect("replays");
-        for (i, name) in shared::FEATURE_NAMES.iter().enumerate() {
-            let served = body["features"][name].as_f64().map(|v| v as f32);
-            let trained = Some(row.features.0[i]).filter(|v| !v.is_nan());
-            assert_eq!(served, trained, "record {n} ({:?}), feature {name}", record.scenario);
-        }
+        let row = decide_and_compare(&client, &format!("{base}/v1/decisions"), &mut replayer, record, n).await;
         let value = |name: &str| row.features.0[shared::feature_index(name).expect("known")];
         label_rows += usize::from(value("card_fraud_count_30d") > 0.0 || value("device_fraud_share_30d") >= 0.0);
         decline_rows += usize::from(value("card_decline_count_24h") > 0.0);

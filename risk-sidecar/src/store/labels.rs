@@ -107,6 +107,19 @@ pub(super) fn label_changes<'a>(u: &LabelUpdate<'a>) -> Vec<(EntityKind, &'a str
     changes
 }
 
+/// The set changes a decline makes: it joins the decline set of each entity that
+/// keeps one.
+pub(super) fn decline_changes<'a>(
+    entities: &TransactionEntities<'a>,
+    at_ms: i64,
+) -> Vec<(EntityKind, &'a str, LabelSet, SetChange)> {
+    entities
+        .iter()
+        .filter(|(kind, _)| kind.wants_declines())
+        .map(|(kind, id)| (kind, id, LabelSet::Declines, SetChange::Add { score: at_ms }))
+        .collect()
+}
+
 /// The trim bound (members scored at or below it go) of a set after adding a member
 /// at `score`.
 pub(super) fn horizon(set: LabelSet, score: i64) -> i64 {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use parking_lot::Mutex;
 
-use super::labels::{LabelSet, SetChange, horizon, label_changes};
+use super::labels::{LabelSet, SetChange, decline_changes, horizon, label_changes};
 use super::{
     DAY_MS, EntityKind, EntityStats, HOUR_MS, KEY_TTL_MS, LabelStats, LabelUpdate, Observation, Observed, StoreLimits,
     TransactionEntities, VelocitySnapshot, WINDOWS_MS,
@@ -117,11 +117,7 @@ impl MemoryStore {
     }
 
     pub fn record_decline(&self, entities: &TransactionEntities<'_>, transaction_id: &str, at_ms: i64) {
-        let changes: Vec<_> = entities
-            .iter()
-            .filter(|(kind, _)| kind.wants_declines())
-            .map(|(kind, id)| (kind, id, LabelSet::Declines, SetChange::Add { score: at_ms }))
-            .collect();
+        let changes = decline_changes(entities, at_ms);
         self.change_sets(transaction_id, &changes);
     }
 

@@ -8,7 +8,7 @@ use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
 use fred::prelude::{Builder, Config, Expiration, ReconnectPolicy, SetOptions, TcpConfig};
 use fred::types::{ClusterHash, CustomCommand, Value};
 
-use super::labels::{LabelSet, SetChange, horizon, label_changes};
+use super::labels::{LabelSet, SetChange, decline_changes, horizon, label_changes};
 use super::{
     EntityKind, EntityStats, HOUR_MS, KEY_TTL_MS, LabelStats, LabelUpdate, Observation, Observed, StoreError,
     StoreLimits, StoreState, TransactionEntities, WINDOWS_MS,
@@ -194,11 +194,7 @@ impl RedisStore {
         transaction_id: &str,
         at_ms: i64,
     ) -> Result<(), StoreError> {
-        let changes: Vec<_> = entities
-            .iter()
-            .filter(|(kind, _)| kind.wants_declines())
-            .map(|(kind, id)| (kind, id, LabelSet::Declines, SetChange::Add { score: at_ms }))
-            .collect();
+        let changes = decline_changes(entities, at_ms);
         self.change_sets(transaction_id, &changes).await
     }
 
