@@ -329,18 +329,18 @@ fn script_args(o: &Observation<'_>, limits: &StoreLimits) -> Vec<Value> {
     args
 }
 
-/// What the script does for an entity (see velocity.lua's header).
-fn script_flags(kind: EntityKind, labels: bool) -> String {
-    let mut flags = String::with_capacity(4);
-    let wanted = [
-        (kind.counts_events(), 'e'),
-        (kind.wants_sums(), 's'),
-        (labels, 'f'),
-        (labels && kind.wants_share(), 'h'),
-        (labels && kind.wants_declines(), 'd'),
-    ];
-    flags.extend(wanted.iter().filter(|(on, _)| *on).map(|(_, f)| f));
-    flags
+/// What the script does for an entity (see velocity.lua's header). A table, not built
+/// per call: it is on every decision's path. The test below derives it from the
+/// `EntityKind` rules, so the two cannot drift apart.
+fn script_flags(kind: EntityKind, labels: bool) -> &'static str {
+    match (kind, labels) {
+        (EntityKind::Card | EntityKind::Customer, true) => "esfd",
+        (EntityKind::Card | EntityKind::Customer, false) => "es",
+        (EntityKind::Ip | EntityKind::Device, true) => "efhd",
+        (EntityKind::Ip | EntityKind::Device, false) => "e",
+        (EntityKind::Email, true) => "f",
+        (EntityKind::Email, false) => "",
+    }
 }
 
 fn parse_stats(items: &[Value], labels: bool) -> Result<EntityStats, StoreError> {
@@ -366,4 +366,33 @@ fn parse_stats(items: &[Value], labels: bool) -> Result<EntityStats, StoreError>
             declines: [u(17), u(18)],
         }),
     })
+}
+
+#[cfg(test)]
+mod flag_tests {
+    use super::*;
+
+    #[test]
+    fn the_flag_table_follows_the_entity_rules() {
+        let kinds = [
+            EntityKind::Card,
+            EntityKind::Customer,
+            EntityKind::Ip,
+            EntityKind::Device,
+            EntityKind::Email,
+        ];
+        for kind in kinds {
+            for labels in [false, true] {
+                let wanted = [
+                    (kind.counts_events(), 'e'),
+                    (kind.wants_sums(), 's'),
+                    (labels, 'f'),
+                    (labels && kind.wants_share(), 'h'),
+                    (labels && kind.wants_declines(), 'd'),
+                ];
+                let derived: String = wanted.iter().filter(|(on, _)| *on).map(|(_, f)| f).collect();
+                assert_eq!(script_flags(kind, labels), derived, "{kind:?}, labels {labels}");
+            }
+        }
+    }
 }
