@@ -160,6 +160,12 @@ impl Settings {
         if self.redis.max_events_per_key == 0 || self.redis.max_linked_per_key == 0 {
             return Err(invalid("redis.max_events_per_key", "bounds must be at least 1"));
         }
+        if self.redis.max_linked_per_key > 64 {
+            return Err(invalid(
+                "redis.max_linked_per_key",
+                "at most 64: each is a slot read on every decision",
+            ));
+        }
         if self.redis.key_prefix.is_empty() || self.redis.key_prefix.contains(['{', '}']) {
             return Err(invalid("redis.key_prefix", "must be non-empty and free of braces"));
         }

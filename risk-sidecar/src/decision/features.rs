@@ -150,6 +150,7 @@ impl FeatureContext {
             device: input.device_id.as_deref(),
             email: email_key,
             labels: self.label_counters,
+            reservation: None,
         }
     }
 

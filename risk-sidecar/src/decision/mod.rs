@@ -67,18 +67,26 @@ impl DecisionService {
         let start = Instant::now();
         let policy = self.policy.load_full().ok_or(ApiError::NotReady)?;
         let email_key = self.features.email_key(&input);
-        let observation = self.features.observation(&input, email_key.as_deref());
+        let payment_key = stored::payment_key(&input);
+        let reservation = stored::pending(&payment_key);
+        let mut observation = self.features.observation(&input, email_key.as_deref());
+        observation.reservation = Some(&reservation);
 
         let mut degraded = Vec::new();
         let observe_start = Instant::now();
         let observed = self.within(start, store.observe(&observation), "observe").await;
         crate::metrics::velocity_store(store.state().as_str(), observe_start.elapsed());
+        // Whether this request holds the transaction's reservation: then its decision
+        // replaces it without a wait; otherwise it is stored first-come (SET NX).
+        let reserved = observed.is_ok();
         let snapshot = match observed {
             Ok(observed) => {
                 if let Some(record) = observed.stored_decision {
                     // A retry: the same decision, counted once (the store saw the id
                     // before), unless the payment itself changed.
-                    return retry_answer(&record, &stored::payment_key(&input));
+                    return self
+                        .answer_retry(store, start, &input.transaction_id, &record, &payment_key)
+                        .await;
                 }
                 Some(observed.snapshot)
             }
@@ -118,14 +126,18 @@ impl DecisionService {
         response.evaluated_in_us = start.elapsed().as_micros() as u64;
         let to_json = |r: &DecisionResponse| serde_json::to_string(r).map_err(|e| ApiError::Internal(e.into()));
         let json = to_json(&response)?;
-        let payment_key = stored::payment_key(&input);
-        let stored = self
-            .within(
+        let record = stored::encode(&payment_key, &json);
+        let stored = if reserved {
+            store.finish_decision(&input.transaction_id, record);
+            Ok(None)
+        } else {
+            self.within(
                 start,
-                store.store_decision(&input.transaction_id, &stored::encode(&payment_key, &json)),
+                store.store_decision(&input.transaction_id, &record),
                 "store_decision",
             )
-            .await;
+            .await
+        };
         crate::metrics::decision(response.decision, start.elapsed());
         let body = match stored {
             Ok(None) if with_features => {
@@ -136,7 +148,11 @@ impl DecisionService {
             }
             Ok(None) => json,
             // Lost a race with a concurrent retry: answer with the decision stored first.
-            Ok(Some(first)) => return retry_answer(&first, &payment_key),
+            Ok(Some(first)) => {
+                return self
+                    .answer_retry(store, start, &input.transaction_id, &first, &payment_key)
+                    .await;
+            }
             Err(_) => {
                 response.degraded.push(Degraded::IdempotencyUnavailable);
                 response.features = with_features.then(|| features.by_name());
@@ -182,12 +198,69 @@ impl DecisionService {
     }
 
     pub async fn get(&self, store: &VelocityStore, transaction_id: &str) -> Result<String, ApiError> {
-        match store.get_decision(transaction_id).await {
+        let found = match store.get_decision(transaction_id).await {
+            Ok(Some(record)) if stored::pending_key(&record).is_some() => {
+                // Decided a moment ago and still being stored: wait for it.
+                self.await_decision(store, Instant::now(), transaction_id)
+                    .await
+                    .map(Some)
+            }
+            other => other,
+        };
+        match found {
             Ok(Some(record)) => Ok(stored::decode(&record).response_json.to_owned()),
             Ok(None) => Err(ApiError::NotFound("no decision for this transaction id")),
             Err(e) => {
                 crate::metrics::store_error("get_decision", e.as_label());
                 Err(ApiError::StoreUnavailable(e))
+            }
+        }
+    }
+
+    /// The answer to a retry from the record its reservation found: the stored decision,
+    /// 409 for a changed payment, or, while the first request is still deciding, its
+    /// decision once stored (a second trip, only for a retry racing the first request).
+    async fn answer_retry(
+        &self,
+        store: &VelocityStore,
+        start: Instant,
+        transaction_id: &str,
+        record: &str,
+        payment_key: &str,
+    ) -> Result<String, ApiError> {
+        match stored::pending_key(record) {
+            Some(key) if key != payment_key => {
+                crate::metrics::idempotency_mismatch();
+                Err(ApiError::IdempotencyMismatch)
+            }
+            Some(_) => match self.await_decision(store, start, transaction_id).await {
+                Ok(record) => retry_answer(&record, payment_key),
+                Err(e) => {
+                    crate::metrics::store_error("await_decision", e.as_label());
+                    Err(ApiError::StoreUnavailable(e))
+                }
+            },
+            None => retry_answer(record, payment_key),
+        }
+    }
+
+    /// Polls until the reserved decision is stored, within the budget (and at least a
+    /// few polls: the first request answers within its own budget).
+    async fn await_decision(
+        &self,
+        store: &VelocityStore,
+        start: Instant,
+        transaction_id: &str,
+    ) -> Result<String, StoreError> {
+        let deadline = start + self.budget.max(Duration::from_millis(20));
+        loop {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            match store.get_decision(transaction_id).await? {
+                Some(record) if stored::pending_key(&record).is_none() => return Ok(record),
+                // The reservation expired with no decision: the first request failed.
+                None => return Err(StoreError::Pending),
+                Some(_) if Instant::now() >= deadline => return Err(StoreError::Pending),
+                Some(_) => {}
             }
         }
     }

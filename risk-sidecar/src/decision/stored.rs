@@ -3,7 +3,8 @@
 //! only to the request that asked for it).
 //!
 //! Layout: a JSON array of those four fields, a newline, the response JSON. A value
-//! stored by an older build is the response alone; it is answered as before.
+//! stored by an older build is the response alone; it is answered as before. While the
+//! decision is being made the key holds a reservation: `?` and the four fields.
 
 use super::input::DecisionInput;
 
@@ -15,6 +16,16 @@ pub fn payment_key(input: &DecisionInput) -> String {
 
 pub fn encode(payment_key: &str, response_json: &str) -> String {
     format!("{payment_key}\n{response_json}")
+}
+
+/// The reservation a request holds while it decides.
+pub fn pending(payment_key: &str) -> String {
+    format!("?{payment_key}")
+}
+
+/// A reservation's payment key, if `record` is one.
+pub fn pending_key(record: &str) -> Option<&str> {
+    record.strip_prefix('?')
 }
 
 pub struct Stored<'a> {
@@ -57,5 +68,7 @@ mod tests {
         let old = decode(r#"{"decision":"block"}"#);
         assert_eq!(old.response_json, r#"{"decision":"block"}"#);
         assert!(old.same_payment("anything"));
+        assert_eq!(pending_key(&pending(key)), Some(key));
+        assert_eq!(pending_key(&record), None);
     }
 }

@@ -1,9 +1,11 @@
 //! What is known after decisions, as counters beside the velocity ones: per entity, the
 //! transactions labelled fraud (`fr`), the labelled ones of either kind (`lb`, devices
 //! and IPs: the denominator of the fraud share), and the declined payments (`dc`).
-//! Sorted sets scored by transaction time (declines: by the decline's time), read by
-//! `velocity.lua` in the decision's own round trip, written here when a label or an
-//! outcome arrives (off the hot path).
+//! Sorted sets scored by transaction time (declines: by the decline's time), written
+//! when a label or an outcome arrives (off the hot path, `labels.lua`), which also
+//! rebuilds the entity's view (`lab`): each set's newest scores, read by `velocity.lua`
+//! in the decision's own round trip with one GET. A count is over the view, so it reads
+//! at most its slots (`VIEW_SLOTS`: at least that many when it is full).
 
 use shared::Label;
 
@@ -15,6 +17,41 @@ use super::{DAY_MS, EntityKind};
 pub const LABEL_HORIZON_MS: i64 = 31 * DAY_MS;
 /// Declines are counted over 24 hours at most.
 pub const DECLINE_HORIZON_MS: i64 = 2 * DAY_MS;
+
+/// The view's slots per set (fraud, labelled, declines), newest first.
+pub const VIEW_SLOTS: [usize; 3] = [16, 16, 32];
+
+/// Label stats from each set's newest scores (at most `VIEW_SLOTS` of each, as the
+/// view holds them), for a decision at `ts`: windows (ts - window, +inf).
+pub(super) fn stats_from_newest(newest: [&[i64]; 3], kind: EntityKind, ts: i64) -> LabelStats {
+    let [_, h1, h24, d7, d30] = super::WINDOWS_MS.map(|w| ts - w);
+    let after = |set: &[i64], bound: i64| set.iter().filter(|t| **t != 0 && **t > bound).count() as u32;
+    let [fraud, labelled, declines] = newest;
+    LabelStats {
+        fraud: [after(fraud, d7), after(fraud, d30)],
+        labelled_30d: if kind.wants_share() { after(labelled, d30) } else { 0 },
+        declines: if kind.wants_declines() {
+            [after(declines, h1), after(declines, h24)]
+        } else {
+            [0, 0]
+        },
+    }
+}
+
+/// Reads the view as labels.lua writes it; an empty or malformed one is no labels.
+pub(super) fn read_view(view: &[u8], kind: EntityKind, ts: i64) -> LabelStats {
+    let total: usize = VIEW_SLOTS.iter().sum();
+    let scores: Vec<i64> = if view.len() == 8 * total {
+        view.chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect()
+    } else {
+        vec![0; total]
+    };
+    let (fraud, rest) = scores.split_at(VIEW_SLOTS[0]);
+    let (labelled, declines) = rest.split_at(VIEW_SLOTS[1]);
+    stats_from_newest([fraud, labelled, declines], kind, ts)
+}
 
 /// Known fraud and declines of one entity, as a decision sees them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,11 +115,12 @@ pub(super) enum LabelSet {
 }
 
 impl LabelSet {
-    pub(super) fn suffix(self) -> &'static str {
+    /// The set's place in the view and in labels.lua's KEYS.
+    pub(super) fn index(self) -> usize {
         match self {
-            LabelSet::Fraud => "fr",
-            LabelSet::Labelled => "lb",
-            LabelSet::Declines => "dc",
+            LabelSet::Fraud => 0,
+            LabelSet::Labelled => 1,
+            LabelSet::Declines => 2,
         }
     }
 }

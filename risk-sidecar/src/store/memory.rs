@@ -1,22 +1,21 @@
-//! The velocity counters in process memory, with the semantics of `velocity.lua`.
+//! The velocity counters in process memory, with the semantics of `velocity.lua`:
+//! the same counter bytes (`state`), the same label views.
 //!
 //! Used when no Redis is configured (one sidecar, nothing else installed) and when a
-//! history is replayed offline. Bounded like Redis: events and linked members per
-//! entity, entities expire a TTL after their last event (in event time, so a replayed
-//! history ages as live traffic did), and stored decisions are capped in number.
+//! history is replayed offline. Bounded like Redis: fixed-size counters per entity,
+//! entities expire a TTL after their last event (in event time, so a replayed history
+//! ages as live traffic did), and stored decisions are capped in number.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use parking_lot::Mutex;
 
-use super::labels::{LabelSet, SetChange, decline_changes, horizon, label_changes};
+use super::labels::{LabelSet, SetChange, VIEW_SLOTS, decline_changes, horizon, label_changes, stats_from_newest};
+use super::state::{self, Layout};
 use super::{
-    DAY_MS, EntityKind, EntityStats, HOUR_MS, KEY_TTL_MS, LabelStats, LabelUpdate, Observation, Observed, StoreLimits,
-    TransactionEntities, VelocitySnapshot, WINDOWS_MS,
+    EntityKind, EntityStats, KEY_TTL_MS, LabelStats, LabelUpdate, Observation, Observed, StoreLimits,
+    TransactionEntities, VelocitySnapshot,
 };
-
-/// The sum windows in whole hours: 24h, 7d, 30d.
-const SUM_HOURS: [i64; 3] = [24, 168, 720];
 
 /// Stored decisions kept at most; the oldest go first.
 const MAX_DECISIONS: usize = 200_000;
@@ -40,11 +39,8 @@ struct Inner {
 
 #[derive(Default)]
 struct Entity {
-    events: TimedSet,
-    /// Per hour (ms / 3_600_000): amount sum and the number of events with an amount.
-    hourly: BTreeMap<i64, (i64, u32)>,
-    first_seen_ms: Option<i64>,
-    linked: HashMap<String, i64>,
+    /// The counters, byte for byte as Redis holds them (empty until the first event).
+    counters: Vec<u8>,
     fraud: TimedSet,
     labelled: TimedSet,
     declines: TimedSet,
@@ -70,6 +66,16 @@ impl MemoryStore {
 
     pub fn observe(&self, o: &Observation<'_>) -> Observed {
         let mut inner = self.inner.lock();
+        if let Some(record) = o.reservation {
+            if let Some(existing) = inner.decisions.get(o.transaction_id) {
+                // A retry: answered from the record, nothing counted (as velocity.lua).
+                return Observed {
+                    stored_decision: Some(existing.clone()),
+                    ..Observed::default()
+                };
+            }
+            inner.insert_decision(o.transaction_id, record);
+        }
         inner.clock_ms = inner.clock_ms.max(o.at_ms);
         inner.observations += 1;
         if inner.observations.is_multiple_of(SWEEP_EVERY) {
@@ -80,7 +86,7 @@ impl MemoryStore {
         for (kind, id, linked) in o.entities() {
             let entity = inner.entities.entry((kind, id.to_owned())).or_default();
             let mut stats = if kind.counts_events() {
-                entity.observe(o, linked, kind.wants_sums(), &self.limits)
+                entity.observe(o, kind, linked, &self.limits)
             } else {
                 EntityStats::default()
             };
@@ -89,7 +95,7 @@ impl MemoryStore {
         }
         Observed {
             snapshot,
-            stored_decision: inner.decisions.get(o.transaction_id).cloned(),
+            stored_decision: None,
         }
     }
 
@@ -98,14 +104,28 @@ impl MemoryStore {
         if let Some(existing) = inner.decisions.get(transaction_id) {
             return Some(existing.clone());
         }
-        if inner.decision_order.len() >= MAX_DECISIONS
-            && let Some(oldest) = inner.decision_order.pop_front()
-        {
-            inner.decisions.remove(&oldest);
-        }
-        inner.decisions.insert(transaction_id.to_owned(), json.to_owned());
-        inner.decision_order.push_back(transaction_id.to_owned());
+        inner.insert_decision(transaction_id, json);
         None
+    }
+
+    /// Replaces the reservation (or stores the decision when there was none).
+    pub fn finish_decision(&self, transaction_id: &str, record: String) {
+        let mut inner = self.inner.lock();
+        match inner.decisions.get_mut(transaction_id) {
+            Some(slot) => *slot = record,
+            None => inner.insert_decision(transaction_id, &record),
+        }
+    }
+
+    /// An entity's counters as stored (tests compare them with Redis's).
+    #[cfg(test)]
+    pub fn raw_counters(&self, kind: EntityKind, id: &str) -> Option<Vec<u8>> {
+        let inner = self.inner.lock();
+        inner
+            .entities
+            .get(&(kind, id.to_owned()))
+            .map(|e| e.counters.clone())
+            .filter(|c| !c.is_empty())
     }
 
     pub fn get_decision(&self, transaction_id: &str) -> Option<String> {
@@ -146,97 +166,67 @@ impl MemoryStore {
     }
 }
 
+// === impl Inner ===
+
+impl Inner {
+    fn insert_decision(&mut self, transaction_id: &str, record: &str) {
+        if self.decision_order.len() >= MAX_DECISIONS
+            && let Some(oldest) = self.decision_order.pop_front()
+        {
+            self.decisions.remove(&oldest);
+        }
+        self.decisions.insert(transaction_id.to_owned(), record.to_owned());
+        self.decision_order.push_back(transaction_id.to_owned());
+    }
+}
+
 // === impl Entity ===
 
 impl Entity {
-    fn observe(&mut self, o: &Observation<'_>, linked: Option<&str>, sums: bool, limits: &StoreLimits) -> EntityStats {
-        let ts = o.at_ms;
-        let hour = ts.div_euclid(HOUR_MS);
-        let already_counted = self.events.contains(o.transaction_id);
+    fn observe(
+        &mut self,
+        o: &Observation<'_>,
+        kind: EntityKind,
+        linked: Option<&str>,
+        limits: &StoreLimits,
+    ) -> EntityStats {
+        let layout = Layout::of(kind, limits.max_linked as usize);
+        if self.counters.len() != layout.len() {
+            self.counters = vec![0; layout.len()];
+        }
+        let tx_hash = state::hash(o.transaction_id);
+        let already_counted = state::seen(&self.counters, tx_hash);
         if !already_counted {
-            self.last_write_ms = self.last_write_ms.max(ts);
-            self.events.insert(o.transaction_id, ts);
-            // The oldest beyond the cap go; counts look at their window only, so events
-            // older than 30 days need no deleting of their own (as in velocity.lua).
-            self.events.trim(i64::MIN, limits.max_events as usize);
-            if let (true, Some(a)) = (sums, o.amount_ref_minor) {
-                let slot = self.hourly.entry(hour).or_default();
-                slot.0 += a;
-                slot.1 += 1;
-            }
-            if self.first_seen_ms.is_none_or(|f| ts < f) {
-                self.first_seen_ms = Some(ts);
-            }
-            if let Some(member) = linked {
-                let seen = self.linked.entry(member.to_owned()).or_insert(ts);
-                *seen = (*seen).max(ts);
-                while self.linked.len() > limits.max_linked as usize {
-                    let Some(oldest) = self
-                        .linked
-                        .iter()
-                        .min_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)))
-                        .map(|(m, _)| m.clone())
-                    else {
-                        break;
-                    };
-                    self.linked.remove(&oldest);
-                }
-            }
-            self.hourly.retain(|h, _| *h > hour - SUM_HOURS[2]);
+            self.last_write_ms = self.last_write_ms.max(o.at_ms);
+            let event = state::Event {
+                at_ms: o.at_ms,
+                tx_hash,
+                amount: o.amount_ref_minor,
+                link_hash: linked.map(state::hash),
+            };
+            state::record(&mut self.counters, &layout, &event);
         }
-
-        let mut stats = EntityStats {
+        EntityStats {
             already_counted,
-            ..EntityStats::default()
-        };
-        for (i, w) in WINDOWS_MS.iter().enumerate() {
-            stats.counts[i] = self.events.count_after(ts - w);
+            ..state::read(&self.counters, &layout, o.at_ms)
         }
-        for (h, (sum, n)) in self.hourly.range(hour - SUM_HOURS[2] + 1..) {
-            for (i, hours) in SUM_HOURS.iter().enumerate() {
-                if *h > hour - hours {
-                    stats.amount_sums[i] += sum;
-                    stats.amount_n[i] += n;
-                }
-            }
-        }
-        stats.first_seen_ms = self.first_seen_ms.unwrap_or(ts);
-        stats.linked_24h = self.linked.values().filter(|t| **t > ts - DAY_MS).count() as u32;
-        // At most 30 days of hours, the oldest going first, after this decision's sums
-        // (as in velocity.lua).
-        while !already_counted && self.hourly.len() > SUM_HOURS[2] as usize {
-            self.hourly.pop_first();
-        }
-        stats
     }
 
-    /// As velocity.lua reads fr, lb and dc: fraud over 7d and 30d, labelled over 30d,
-    /// declines over 1h and 24h, each window (ts - window, +inf).
+    /// As velocity.lua reads the label view: each set's newest `VIEW_SLOTS` scores.
     fn label_stats(&self, kind: EntityKind, ts: i64) -> LabelStats {
-        let [_, h1, h24, d7, d30] = WINDOWS_MS.map(|w| ts - w);
-        LabelStats {
-            fraud: [self.fraud.count_after(d7), self.fraud.count_after(d30)],
-            labelled_30d: if kind.wants_share() {
-                self.labelled.count_after(d30)
-            } else {
-                0
-            },
-            declines: if kind.wants_declines() {
-                [self.declines.count_after(h1), self.declines.count_after(h24)]
-            } else {
-                [0, 0]
-            },
-        }
+        let newest = |set: &TimedSet, slots: usize| -> Vec<i64> {
+            set.by_time.iter().rev().take(slots).map(|(t, _)| *t).collect()
+        };
+        let fraud = newest(&self.fraud, VIEW_SLOTS[0]);
+        let labelled = newest(&self.labelled, VIEW_SLOTS[1]);
+        let declines = newest(&self.declines, VIEW_SLOTS[2]);
+        stats_from_newest([&fraud, &labelled, &declines], kind, ts)
     }
 }
 
 // === impl TimedSet ===
 
 impl TimedSet {
-    fn contains(&self, member: &str) -> bool {
-        self.times.contains_key(member)
-    }
-
     /// Adds the member, or moves it to the new time (ZADD).
     fn insert(&mut self, member: &str, at: i64) {
         if let Some(old) = self.times.insert(member.to_owned(), at) {
@@ -261,10 +251,5 @@ impl TimedSet {
             self.by_time.pop_first();
             self.times.remove(&member);
         }
-    }
-
-    /// Members after `bound` (ZCOUNT key (bound +inf).
-    fn count_after(&self, bound: i64) -> u32 {
-        self.by_time.iter().rev().take_while(|(t, _)| *t > bound).count() as u32
     }
 }

@@ -4,6 +4,7 @@
 mod labels;
 mod memory;
 mod redis;
+pub mod state;
 
 use std::time::Duration;
 
@@ -19,6 +20,10 @@ pub const DAY_MS: i64 = 24 * HOUR_MS;
 pub const WINDOWS_MS: [i64; 5] = [60_000, 3_600_000, DAY_MS, 7 * DAY_MS, 30 * DAY_MS];
 /// Keys outlive the longest window by a day, so a quiet entity still expires.
 pub const KEY_TTL_MS: i64 = 31 * DAY_MS;
+/// A reservation outlives any decision's making by far; if its decision is never
+/// stored (the write lost), a retry after this is decided anew (and counted once: the
+/// entities' rings know the transaction).
+pub const RESERVATION_TTL_MS: i64 = 2_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -30,6 +35,9 @@ pub enum StoreError {
     Redis(#[from] fred::error::Error),
     #[error("unexpected reply from redis: {0}")]
     Protocol(String),
+    /// Another request for the same transaction is still deciding it.
+    #[error("the decision for this transaction is still being made")]
+    Pending,
 }
 
 impl StoreError {
@@ -40,6 +48,7 @@ impl StoreError {
             StoreError::Disconnected => "disconnected",
             StoreError::Redis(_) => "redis",
             StoreError::Protocol(_) => "protocol",
+            StoreError::Pending => "pending",
         }
     }
 }
@@ -73,6 +82,10 @@ impl EntityKind {
     fn counts_events(self) -> bool {
         self != EntityKind::Email
     }
+    /// Distinct linked members (customers of a card, cards of a customer or device).
+    fn keeps_links(self) -> bool {
+        matches!(self, EntityKind::Card | EntityKind::Customer | EntityKind::Device)
+    }
     /// The share of labelled transactions that were fraud: devices and IPs.
     fn wants_share(self) -> bool {
         matches!(self, EntityKind::Ip | EntityKind::Device)
@@ -98,6 +111,10 @@ pub struct Observation<'a> {
     pub email: Option<&'a str>,
     /// Read the label and decline counters too (`features.label_counters`).
     pub labels: bool,
+    /// Reserve the transaction id with this record (`stored::pending`) before counting:
+    /// a request that finds a record there is a retry, counted nothing and answered
+    /// from it. `None`: count without reserving (retries are then known by the ring).
+    pub reservation: Option<&'a str>,
 }
 
 impl<'a> Observation<'a> {
@@ -156,8 +173,8 @@ impl VelocitySnapshot {
     }
 }
 
-/// The answer to one observation: the counters, and the decision already stored
-/// for this transaction id if it is a retry.
+/// The answer to one observation: the counters, and the record already stored for
+/// this transaction id (a decision, or a reservation still deciding) if it is a retry.
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
     pub snapshot: VelocitySnapshot,
@@ -233,6 +250,16 @@ impl VelocityStore {
         match self {
             VelocityStore::Redis(s) => s.observe(o).await,
             VelocityStore::Memory(s) => Ok(s.observe(o)),
+        }
+    }
+
+    /// Replaces this request's reservation with its decision, without waiting for Redis
+    /// to answer (a failure is counted in metrics; a retry then finds the reservation
+    /// until it expires).
+    pub fn finish_decision(&self, transaction_id: &str, record: String) {
+        match self {
+            VelocityStore::Redis(s) => s.finish_decision(transaction_id, record),
+            VelocityStore::Memory(s) => s.finish_decision(transaction_id, record),
         }
     }
 

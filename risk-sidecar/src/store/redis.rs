@@ -1,5 +1,6 @@
-//! The velocity counters in Redis: one Lua script per entity (`velocity.lua`), and
-//! the stored-decision lookup, sent as one pipeline: one round trip per decision.
+//! The velocity counters in Redis: one round trip per decision (`velocity.lua`: the
+//! idempotency reservation, then per entity a GET and a SET of its fixed-size counters
+//! and a GET of its label view), and the decision stored afterwards without waiting.
 
 use std::time::Duration;
 
@@ -8,17 +9,18 @@ use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
 use fred::prelude::{Builder, Config, Expiration, ReconnectPolicy, SetOptions, TcpConfig};
 use fred::types::{ClusterHash, CustomCommand, Value};
 
-use super::labels::{LabelSet, SetChange, decline_changes, horizon, label_changes};
+use super::labels::{LabelSet, SetChange, VIEW_SLOTS, decline_changes, horizon, label_changes, read_view};
+use super::state::{self, RING, TIERS};
 use super::{
-    EntityKind, EntityStats, HOUR_MS, KEY_TTL_MS, LabelStats, LabelUpdate, Observation, Observed, StoreError,
-    StoreLimits, StoreState, TransactionEntities, WINDOWS_MS,
+    EntityKind, EntityStats, KEY_TTL_MS, LabelUpdate, Observation, Observed, RESERVATION_TTL_MS, StoreError,
+    StoreLimits, StoreState, TransactionEntities,
 };
 use crate::settings::RedisSettings;
 
 const VELOCITY_LUA: &str = include_str!("velocity.lua");
-const STATS_LEN: usize = 19;
-/// Keys per entity in a script call: ev am ln fr lb dc.
-const KEYS_PER_ENTITY: usize = 6;
+const LABELS_LUA: &str = include_str!("labels.lua");
+/// velocity.lua's ARGV[3..=14]: after the reservation flag and record, before the entities' own.
+const COMMON_ARGS: usize = 12;
 
 pub struct RedisStore {
     pool: Pool,
@@ -26,6 +28,7 @@ pub struct RedisStore {
     clustered: bool,
     prefix: String,
     script_sha: String,
+    labels_sha: String,
     limits: StoreLimits,
     timeout: Duration,
 }
@@ -66,6 +69,7 @@ impl RedisStore {
             prefix: settings.key_prefix.clone(),
             // Known without asking Redis; a server that lacks it answers NOSCRIPT and gets it.
             script_sha: fred::util::sha1_hash(VELOCITY_LUA),
+            labels_sha: fred::util::sha1_hash(LABELS_LUA),
             limits: StoreLimits::from(settings),
             timeout: settings.command_timeout(),
         };
@@ -82,7 +86,12 @@ impl RedisStore {
                 timeout: Some(settings.connect_timeout()),
                 ..Default::default()
             };
-            let loaded: Result<String, _> = store.pool.next().with_options(&options).script_load(VELOCITY_LUA).await;
+            let client = store.pool.next().with_options(&options);
+            let loaded: Result<String, _> = client.script_load(VELOCITY_LUA).await;
+            let loaded = match loaded {
+                Ok(_) => client.script_load::<String, _>(LABELS_LUA).await,
+                e => e,
+            };
             match loaded {
                 Ok(_) => tracing::info!("Connected to Redis."),
                 Err(e) => tracing::warn!(error = %e, "Redis is slow; the script is loaded on first use."),
@@ -98,46 +107,56 @@ impl RedisStore {
         match self.observe_once(o).await {
             // A restarted Redis has lost its script cache: load the script and retry once.
             Err(StoreError::Redis(e)) if e.details().contains("NOSCRIPT") => {
-                let client = self.connected()?;
-                let _: String = tokio::time::timeout(self.timeout, client.script_load(VELOCITY_LUA))
-                    .await
-                    .map_err(|_| StoreError::Timeout)??;
+                self.load(VELOCITY_LUA).await?;
                 self.observe_once(o).await
             }
             other => other,
         }
     }
 
+    async fn load(&self, script: &str) -> Result<(), StoreError> {
+        let client = self.connected()?;
+        let _: String = tokio::time::timeout(self.timeout, client.script_load(script))
+            .await
+            .map_err(|_| StoreError::Timeout)??;
+        Ok(())
+    }
+
     async fn observe_once(&self, o: &Observation<'_>) -> Result<Observed, StoreError> {
         let client = self.connected()?;
-        let pipeline = client.pipeline();
-        let () = pipeline.get(self.decision_key(o.transaction_id)).await?;
         let entities: Vec<_> = o.entities().collect();
-        // A cluster needs each entity's keys in their own call (one slot each); a single
-        // Redis takes the whole decision in one.
-        let per_call = if self.clustered { 1 } else { entities.len() };
-        let common = script_args(o, &self.limits);
-        for group in entities.chunks(per_call) {
-            let mut args: Vec<Value> = Vec::with_capacity(2 + (KEYS_PER_ENTITY + 2) * group.len() + 14);
-            args.push(self.script_sha.as_str().into());
-            args.push(((KEYS_PER_ENTITY * group.len()) as i64).into());
-            for (kind, id, _) in group {
-                let base = self.entity_key(*kind, id);
-                for suffix in ["ev", "am", "ln", "fr", "lb", "dc"] {
-                    args.push(format!("{base}:{suffix}").into());
-                }
-            }
-            args.extend(common.iter().cloned());
-            for (kind, _, linked) in group {
-                args.push(linked.unwrap_or("").into());
-                args.push(script_flags(*kind, o.labels).into());
-            }
+        let common = Common::new(o);
+        let pipeline = client.pipeline();
+        // A single Redis takes the whole decision, reservation first, in one call; a
+        // cluster needs each entity's keys in their own call (one slot each) and the
+        // reservation as a plain SET, all in one pipeline.
+        let in_script = !self.clustered;
+        if let (Some(record), false) = (o.reservation, in_script) {
+            let () = pipeline
+                .set(
+                    self.decision_key(o.transaction_id),
+                    record,
+                    Some(Expiration::PX(RESERVATION_TTL_MS)),
+                    Some(SetOptions::NX),
+                    true,
+                )
+                .await?;
+        }
+        let per_call = if in_script { entities.len().max(1) } else { 1 };
+        let groups: Vec<&[_]> = if in_script {
+            vec![&entities[..]]
+        } else {
+            entities.chunks(per_call).collect()
+        };
+        for (i, group) in groups.iter().enumerate() {
+            let reserve = (in_script && i == 0).then_some(o.reservation).flatten();
+            let call = self.script_call(&common, reserve, o.transaction_id, group);
             // fred's pipeline has no evalsha, so EVALSHA goes as a custom command, routed
             // in a cluster by its first key (argument 2, after the sha and the key count).
             let () = pipeline
                 .custom(
                     CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false),
-                    args,
+                    call,
                 )
                 .await?;
         }
@@ -145,42 +164,95 @@ impl RedisStore {
             .await
             .map_err(|_| StoreError::Timeout)??;
         let mut replies = replies.into_iter();
-        let stored_decision = match replies.next() {
-            Some(Value::Null) | None => None,
-            Some(v) => Some(
-                v.as_string()
-                    .ok_or_else(|| StoreError::Protocol("decision is not a string".into()))?,
-            ),
-        };
-        let mut stats = Vec::with_capacity(entities.len());
+        let mut observed = Observed::default();
+        if o.reservation.is_some() && !in_script {
+            observed.stored_decision = record_of(replies.next())?;
+        }
+        let mut parsed = Vec::with_capacity(entities.len());
         for reply in replies {
             let Value::Array(items) = reply else {
                 return Err(StoreError::Protocol("velocity script reply is not an array".into()));
             };
-            for chunk in items.chunks(STATS_LEN) {
-                stats.push(parse_stats(chunk, o.labels)?);
+            let mut items = items.into_iter();
+            let first = record_of(items.next())?;
+            if first.is_some() {
+                // The reservation found a record: a retry, nothing counted.
+                observed.stored_decision = first;
+                return Ok(observed);
+            }
+            let rest: Vec<Value> = items.collect();
+            for chunk in rest.chunks(3) {
+                parsed.push(chunk.to_vec());
             }
         }
-        if stats.len() != entities.len() {
+        if parsed.len() != entities.len() {
             return Err(StoreError::Protocol(
                 "velocity script reply has the wrong length".into(),
             ));
         }
-        let mut observed = Observed {
-            stored_decision,
-            ..Observed::default()
-        };
-        for ((kind, _, _), stats) in entities.iter().zip(stats) {
+        for ((kind, _, _), reply) in entities.iter().zip(parsed) {
+            let [dup, counters, view] = <[Value; 3]>::try_from(reply)
+                .map_err(|_| StoreError::Protocol("velocity script: an entity's reply is not 3 values".into()))?;
+            let layout = state::Layout::of(*kind, self.limits.max_linked as usize);
+            let mut stats = if kind.counts_events() {
+                let bytes = counters
+                    .as_bytes()
+                    .ok_or_else(|| StoreError::Protocol("velocity script: counters are not a string".into()))?;
+                state::read(bytes, &layout, o.at_ms)
+            } else {
+                EntityStats::default()
+            };
+            stats.already_counted = dup.as_i64() == Some(1);
+            if o.labels {
+                stats.labels = Some(read_view(view.as_bytes().unwrap_or_default(), *kind, o.at_ms));
+            }
             observed.snapshot.set(*kind, stats);
         }
         Ok(observed)
     }
 
-    /// The label's set changes for every entity, then each set trimmed to its horizon
-    /// and cap, in one pipeline (one round trip; plain commands, so it works on a
-    /// cluster as on a single Redis). Not atomic: a pipeline that timed out may still
-    /// land after a later label's. That label was answered 503, and sending it again
-    /// (which the client does) sets the counters right.
+    /// One EVALSHA's arguments, in velocity.lua's KEYS/ARGV layout.
+    fn script_call(
+        &self,
+        common: &Common,
+        reserve: Option<&str>,
+        transaction_id: &str,
+        group: &[(EntityKind, &str, Option<&str>)],
+    ) -> Vec<Value> {
+        let reserving = reserve.is_some();
+        let n_keys = usize::from(reserving) + 2 * group.len();
+        let mut args: Vec<Value> = Vec::with_capacity(2 + n_keys + COMMON_ARGS + 3 * group.len());
+        args.push(self.script_sha.as_str().into());
+        args.push((n_keys as i64).into());
+        if reserving {
+            args.push(self.decision_key(transaction_id).into());
+        }
+        for (kind, id, _) in group {
+            let base = self.entity_key(*kind, id);
+            args.push(format!("{base}:st").into());
+            args.push(format!("{base}:lab").into());
+        }
+        args.push(if reserving { "1" } else { "0" }.into());
+        args.push(reserve.unwrap_or("").into());
+        args.extend(common.args.iter().cloned());
+        for (kind, _, linked) in group {
+            let links = if kind.keeps_links() { self.limits.max_linked } else { 0 };
+            args.push(script_flags(*kind, common.labels).into());
+            args.push(Value::from(links.to_string()));
+            args.push(match linked {
+                Some(member) => Value::Bytes(state::hash(member).to_le_bytes().to_vec().into()),
+                None => "".into(),
+            });
+        }
+        args
+    }
+
+    /// The label's set changes for every entity, then each entity's view rebuilt, one
+    /// labels.lua call per entity in one pipeline (one round trip; each call is atomic
+    /// in its slot, so it works on a cluster as on a single Redis). The calls are not
+    /// atomic together: a pipeline that timed out may still land after a later label's.
+    /// That label was answered 503, and sending it again (which the client does) sets
+    /// the counters right.
     #[tracing::instrument(name = "Apply label", skip_all)]
     pub async fn apply_label(&self, u: &LabelUpdate<'_>) -> Result<(), StoreError> {
         let changes = label_changes(u);
@@ -203,35 +275,102 @@ impl RedisStore {
         member: &str,
         changes: &[(EntityKind, &str, LabelSet, SetChange)],
     ) -> Result<(), StoreError> {
+        match self.change_sets_once(member, changes).await {
+            Err(StoreError::Redis(e)) if e.details().contains("NOSCRIPT") => {
+                self.load(LABELS_LUA).await?;
+                self.change_sets_once(member, changes).await
+            }
+            other => other,
+        }
+    }
+
+    async fn change_sets_once(
+        &self,
+        member: &str,
+        changes: &[(EntityKind, &str, LabelSet, SetChange)],
+    ) -> Result<(), StoreError> {
         let client = self.connected()?;
         let pipeline = client.pipeline();
-        let keep_rank = -(i64::from(self.limits.max_events) + 1);
+        // One call per entity, with the change to each of its three sets.
+        let mut entities: Vec<(EntityKind, &str, [Option<(LabelSet, SetChange)>; 3])> = Vec::new();
         for (kind, id, set, change) in changes {
-            let key = format!("{}:{}", self.entity_key(*kind, id), set.suffix());
-            let mut commands: Vec<(&'static str, Vec<Value>)> = match change {
-                SetChange::Add { score } => vec![
-                    ("ZADD", vec![key.clone().into(), (*score).into(), member.into()]),
-                    (
-                        "ZREMRANGEBYSCORE",
-                        vec![key.clone().into(), "-inf".into(), horizon(*set, *score).into()],
-                    ),
-                ],
-                SetChange::Remove => vec![("ZREM", vec![key.clone().into(), member.into()])],
+            let at = match entities.iter().position(|(k, i, _)| k == kind && i == id) {
+                Some(at) => at,
+                None => {
+                    entities.push((*kind, id, [None; 3]));
+                    entities.len() - 1
+                }
             };
-            commands.extend([
-                ("ZREMRANGEBYRANK", vec![key.clone().into(), 0.into(), keep_rank.into()]),
-                ("PEXPIRE", vec![key.into(), KEY_TTL_MS.into()]),
-            ]);
-            for (name, args) in commands {
-                let () = pipeline
-                    .custom(CustomCommand::new_static(name, ClusterHash::FirstKey, false), args)
-                    .await?;
+            entities[at].2[set.index()] = Some((*set, *change));
+        }
+        for (kind, id, sets) in &entities {
+            let base = self.entity_key(*kind, id);
+            let mut args: Vec<Value> = vec![self.labels_sha.as_str().into(), 4.into()];
+            for suffix in ["fr", "lb", "dc", "lab"] {
+                args.push(format!("{base}:{suffix}").into());
             }
+            args.push(member.into());
+            args.push(KEY_TTL_MS.to_string().into());
+            args.push(self.limits.max_events.to_string().into());
+            for change in sets {
+                args.push(
+                    match change {
+                        None => String::new(),
+                        Some((_, SetChange::Remove)) => "-".to_owned(),
+                        Some((_, SetChange::Add { score })) => score.to_string(),
+                    }
+                    .into(),
+                );
+            }
+            for change in sets {
+                args.push(
+                    match change {
+                        Some((set, SetChange::Add { score })) => horizon(*set, *score).to_string(),
+                        _ => String::new(),
+                    }
+                    .into(),
+                );
+            }
+            args.extend(VIEW_SLOTS.iter().map(|s| Value::from(s.to_string())));
+            let () = pipeline
+                .custom(
+                    CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false),
+                    args,
+                )
+                .await?;
         }
         let _: Vec<Value> = tokio::time::timeout(self.timeout, pipeline.all())
             .await
             .map_err(|_| StoreError::Timeout)??;
         Ok(())
+    }
+
+    /// Sent, not awaited: the answer does not wait on Redis a second time.
+    pub fn finish_decision(&self, transaction_id: &str, record: String) {
+        let Ok(client) = self.connected() else {
+            crate::metrics::store_error("finish_decision", StoreError::Disconnected.as_label());
+            return;
+        };
+        let client = client.clone();
+        let key = self.decision_key(transaction_id);
+        let ttl = self.limits.decision_ttl.as_millis() as i64;
+        let timeout = self.timeout;
+        tokio::spawn(async move {
+            let sent = tokio::time::timeout(
+                timeout,
+                client.set::<(), _, _>(key, record, Some(Expiration::PX(ttl)), None, false),
+            )
+            .await;
+            let failed = match sent {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(StoreError::Redis(e)),
+                Err(_) => Some(StoreError::Timeout),
+            };
+            if let Some(e) = failed {
+                crate::metrics::store_error("finish_decision", e.as_label());
+                tracing::warn!(error = %e, "A decision was not stored; its retries find the reservation until it expires.");
+            }
+        });
     }
 
     #[tracing::instrument(name = "Store decision", skip_all)]
@@ -282,12 +421,13 @@ impl RedisStore {
         }
     }
 
-    /// How many fields an entity's amount hash holds (for the tests of its bound).
+    /// An entity's counters as stored (tests compare them with the memory store's).
     #[cfg(test)]
-    pub async fn amount_fields(&self, kind: super::EntityKind, id: &str) -> Result<u64, StoreError> {
-        let key = format!("{}:am", self.entity_key(kind, id));
+    pub async fn raw_counters(&self, kind: EntityKind, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let client = self.connected()?;
-        Ok(client.custom(fred::cmd!("HLEN"), vec![key]).await?)
+        let key = format!("{}:st", self.entity_key(kind, id));
+        let v: Option<fred::bytes::Bytes> = client.get(key).await?;
+        Ok(v.map(|b| b.to_vec()))
     }
 
     /// How many members one of an entity's sorted sets holds (tests of its bound).
@@ -308,25 +448,43 @@ impl RedisStore {
     }
 }
 
-/// The script's ARGV[1..=14], numbers formatted here once (see velocity.lua's header).
-fn script_args(o: &Observation<'_>, limits: &StoreLimits) -> Vec<Value> {
-    let ts = o.at_ms;
-    let hour = ts.div_euclid(HOUR_MS);
-    let mut args: Vec<Value> = vec![
-        o.transaction_id.into(),
-        ts.to_string().into(),
-        o.amount_ref_minor.map(|a| a.to_string()).unwrap_or_default().into(),
-        format!("-{}", i64::from(limits.max_events) + 1).into(),
-        format!("-{}", i64::from(limits.max_linked) + 1).into(),
-        KEY_TTL_MS.to_string().into(),
-    ];
-    args.extend(WINDOWS_MS.iter().map(|w| Value::from(format!("({}", ts - w))));
-    args.extend([
-        format!("s{hour}").into(),
-        format!("n{hour}").into(),
-        hour.to_string().into(),
-    ]);
-    args
+/// velocity.lua's ARGV[3..=14], the same for every call of a decision: numbers
+/// formatted here once, the ring and the tiers from `state` (defined there only).
+struct Common {
+    args: Vec<Value>,
+    labels: bool,
+}
+
+impl Common {
+    fn new(o: &Observation<'_>) -> Common {
+        let ts = o.at_ms;
+        let mut args: Vec<Value> = Vec::with_capacity(COMMON_ARGS);
+        args.push(RESERVATION_TTL_MS.to_string().into());
+        args.push(ts.to_string().into());
+        args.push(Value::Bytes(
+            state::hash(o.transaction_id).to_le_bytes().to_vec().into(),
+        ));
+        args.push(o.amount_ref_minor.map(|a| a.to_string()).unwrap_or_default().into());
+        args.push(KEY_TTL_MS.to_string().into());
+        args.extend(TIERS.iter().map(|t| Value::from(ts.div_euclid(t.width_ms).to_string())));
+        args.extend(TIERS.iter().map(|t| Value::from(t.slots.to_string())));
+        args.push(RING.to_string().into());
+        debug_assert_eq!(args.len(), COMMON_ARGS);
+        Common { args, labels: o.labels }
+    }
+}
+
+/// A reply slot that holds a stored record, or nothing ("" or nil).
+fn record_of(v: Option<Value>) -> Result<Option<String>, StoreError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => {
+            let s = v
+                .as_string()
+                .ok_or_else(|| StoreError::Protocol("decision record is not a string".into()))?;
+            Ok((!s.is_empty()).then_some(s))
+        }
+    }
 }
 
 /// What the script does for an entity (see velocity.lua's header). A table, not built
@@ -334,38 +492,13 @@ fn script_args(o: &Observation<'_>, limits: &StoreLimits) -> Vec<Value> {
 /// `EntityKind` rules, so the two cannot drift apart.
 fn script_flags(kind: EntityKind, labels: bool) -> &'static str {
     match (kind, labels) {
-        (EntityKind::Card | EntityKind::Customer, true) => "esfd",
-        (EntityKind::Card | EntityKind::Customer, false) => "es",
-        (EntityKind::Ip | EntityKind::Device, true) => "efhd",
-        (EntityKind::Ip | EntityKind::Device, false) => "e",
-        (EntityKind::Email, true) => "f",
+        (EntityKind::Card | EntityKind::Customer, true) => "csl",
+        (EntityKind::Card | EntityKind::Customer, false) => "cs",
+        (EntityKind::Ip | EntityKind::Device, true) => "cl",
+        (EntityKind::Ip | EntityKind::Device, false) => "c",
+        (EntityKind::Email, true) => "l",
         (EntityKind::Email, false) => "",
     }
-}
-
-fn parse_stats(items: &[Value], labels: bool) -> Result<EntityStats, StoreError> {
-    let protocol = |what: &str| StoreError::Protocol(format!("velocity script: {what}"));
-    if items.len() != STATS_LEN {
-        return Err(protocol("reply has the wrong length"));
-    }
-    let mut n = [0i64; STATS_LEN];
-    for (slot, v) in n.iter_mut().zip(items) {
-        *slot = v.as_i64().ok_or_else(|| protocol("non-integer"))?;
-    }
-    let u = |i: usize| n[i].clamp(0, i64::from(u32::MAX)) as u32;
-    Ok(EntityStats {
-        counts: [u(0), u(1), u(2), u(3), u(4)],
-        amount_sums: [n[5], n[6], n[7]],
-        amount_n: [u(8), u(9), u(10)],
-        first_seen_ms: n[11],
-        linked_24h: u(12),
-        already_counted: n[13] == 1,
-        labels: labels.then(|| LabelStats {
-            fraud: [u(14), u(15)],
-            labelled_30d: u(16),
-            declines: [u(17), u(18)],
-        }),
-    })
 }
 
 #[cfg(test)]
@@ -383,13 +516,7 @@ mod flag_tests {
         ];
         for kind in kinds {
             for labels in [false, true] {
-                let wanted = [
-                    (kind.counts_events(), 'e'),
-                    (kind.wants_sums(), 's'),
-                    (labels, 'f'),
-                    (labels && kind.wants_share(), 'h'),
-                    (labels && kind.wants_declines(), 'd'),
-                ];
+                let wanted = [(kind.counts_events(), 'c'), (kind.wants_sums(), 's'), (labels, 'l')];
                 let derived: String = wanted.iter().filter(|(on, _)| *on).map(|(_, f)| f).collect();
                 assert_eq!(script_flags(kind, labels), derived, "{kind:?}, labels {labels}");
             }

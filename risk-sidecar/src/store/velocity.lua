@@ -1,128 +1,141 @@
--- Velocity counters for one or more entities (cards, customers, IPs, devices), updated
--- and read atomically. On Redis Cluster the sidecar sends one entity per call (its three
--- keys share a hash tag, so a slot); on a single Redis, all of a decision's entities in one.
+-- One decision's Redis work in one call: the idempotency reservation, then per entity
+-- one GET and one SET of its counters (a fixed-size string, laid out as state.rs
+-- documents) and one GET of its label view. On Redis Cluster the sidecar sends one
+-- call per entity (its two keys share a hash tag, so a slot) and the reservation as a
+-- plain SET in the same pipeline; on a single Redis, the whole decision in one call.
 --
--- Per entity i (0-based), KEYS[6i+1..6i+6]:
---   ev  sorted set: member = transaction id, score = event time (Unix ms)
---   am  hash: "s<hour>" / "n<hour>" -> amount sum / count of the events in that hour
---       (reference-currency minor units; hour = floor(ms / 3600000)); "^first" -> first seen
---   ln  sorted set: member = linked entity (a card or a customer), score = last seen
---   fr  sorted set: transactions labelled fraud, score = transaction time
---   lb  sorted set: labelled transactions (fraud or legitimate), score = transaction time
---   dc  sorted set: declined payments, score = time of the decline
--- (fr, lb and dc are written by the sidecar when labels and outcomes arrive, never here.)
--- ARGV, all numbers already as strings (formatting doubles in Lua was a tenth of
--- Redis's CPU for this script):
---   [1] transaction id     [2] event time, Unix ms     [3] amount, or "" when unknown
---   [4] -(events kept + 1)  [5] -(linked kept + 1)     [6] key TTL, ms
---   [7..11] "(<ts - window>" for 1m 1h 24h 7d 30d, the exclusive lower bounds
---   [12] "s<hour>"  [13] "n<hour>"  [14] hour
---   then per entity i: [15+2i] linked member or "", [16+2i] flags: "e" count the
---   event (ev, am, ln), "s" keep amount sums, "f" read fr, "h" read lb, "d" read dc
+-- KEYS: [1] the decision key when ARGV[1] is "1", then per entity i (0-based):
+--   [r+2i+1] st   the counters (string)
+--   [r+2i+2] lab  the label view (string, written by labels.lua)
+-- ARGV, numbers formatted by the sidecar (formatting in Lua costs Redis CPU):
+--   [1] "1": reserve the decision key first, "0": no reservation in this call
+--   [2] the reservation record  [3] its TTL, ms
+--   [4] event time, Unix ms  [5] CRC-32 of the transaction id (4 bytes)
+--   [6] amount in reference minor units, or "" when unknown  [7] counters' TTL, ms
+--   [8..10] the event's bucket number in tiers 0, 1, 2  [11..13] the tiers' slots
+--   [14] ring size
+--   then per entity i: [15+3i] flags: "c" count the event, "s" keep amount sums,
+--   "l" read the label view; [16+3i] link slots (0: none kept); [17+3i] CRC-32 of
+--   the linked member (4 bytes) or ""
 --
--- Returns 19 integers per entity: counts over 1m 1h 24h 7d 30d; amount sums over 24h 7d
--- 30d; the number of events with a known amount over 24h 7d 30d; first-seen ms; distinct
--- linked members over 24h; 1 if the transaction id was counted before (14 zeros without
--- "e"); then fraud over 7d 30d, labelled over 30d, declines over 1h 24h (0 unless read).
---
--- Counts are exact, in event time, and include the transaction: (ts - window, +inf).
--- Old events are not deleted by time (counts look at their window only) but by rank,
--- beyond the cap; keys expire a TTL after their last write. Sums are kept per hour, so
--- their cost does not grow with the number of events: a sum over 24h covers the event's
--- hour and the 23 before it (7d: 168 hours, 30d: 720). The hash holds at most 720
--- hours: beyond that the oldest go (back-dated events cannot grow it), and fields are
--- deleted in chunks (`unpack` has a limit). A transaction id seen before writes
--- nothing, so a retry is counted once.
--- memory.rs implements the same semantics; the store tests run against both.
+-- Returns {record} when the decision key held one (a retry: nothing is counted), else
+-- {"", then per entity: 1 if the ring already held the transaction (0 otherwise), the
+-- counters after this event ("" without "c"), the label view ("" without "l" or when
+-- none)}. Redis commands: 1 for the reservation, then per entity at most 3 (GET, SET,
+-- GET), whatever the entity's history.
 
-local tx, ts, amount = ARGV[1], ARGV[2], ARGV[3]
-local ev_rank, ln_rank, ttl = ARGV[4], ARGV[5], ARGV[6]
-local sum_field, n_field, hour = ARGV[12], ARGV[13], tonumber(ARGV[14])
-local HOURS = {24, 168, 720}
-local MAX_HOURS = HOURS[3]
-local CHUNK = 500
-local out = {}
+local COMMON, PER = 14, 3
+local reserve = ARGV[1] == '1'
+local r = reserve and 1 or 0
+local n = (#ARGV - COMMON) / PER
+assert(n >= 0 and n == math.floor(n) and #KEYS == r + 2 * n, 'velocity.lua: KEYS and ARGV do not match the layout')
+
+if reserve then
+  local prev = redis.call('SET', KEYS[1], ARGV[2], 'NX', 'GET', 'PX', ARGV[3])
+  if prev then return {prev} end
+end
+
+local ts, txh, amount, ttl = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local RING = tonumber(ARGV[14])
+local HEADER = 16
+local IDS = HEADER + 8 * RING
+local BUCKET = {tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])}
+local SLOTS = {tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])}
+local TIER_AT = {IDS + 4 * RING}
+TIER_AT[2] = TIER_AT[1] + 8 * SLOTS[1]
+TIER_AT[3] = TIER_AT[2] + 8 * SLOTS[2]
+local LINKS_AT = TIER_AT[3] + 8 * SLOTS[3]
+local RING_FMT = '<' .. string.rep('i8', RING)
 
 local function has(flags, f) return string.find(flags, f, 1, true) ~= nil end
 
-local function count_events(ev, am, ln, linked, sums_on, base)
-  local added = redis.call('ZADD', ev, 'NX', ts, tx) == 1
-  if added then
-    redis.call('ZREMRANGEBYRANK', ev, 0, ev_rank)
-    if sums_on and amount ~= '' then
-      redis.call('HINCRBY', am, sum_field, amount)
-      redis.call('HINCRBY', am, n_field, 1)
-    end
-    if linked ~= '' then
-      redis.call('ZADD', ln, 'GT', ts, linked)
-      redis.call('ZREMRANGEBYRANK', ln, 0, ln_rank)
-      redis.call('PEXPIRE', ln, ttl)
-    end
-    redis.call('PEXPIRE', ev, ttl)
+-- Replaces byte ranges; `edits` are {0-based offset, bytes}, ascending, disjoint.
+local function splice(raw, edits)
+  local parts, pos = {}, 1
+  for _, e in ipairs(edits) do
+    parts[#parts + 1] = string.sub(raw, pos, e[1])
+    parts[#parts + 1] = e[2]
+    pos = e[1] + #e[2] + 1
   end
-
-  for i = 1, 5 do out[base + i] = redis.call('ZCOUNT', ev, ARGV[6 + i], '+inf') end
-  local sums, ns = {0, 0, 0}, {0, 0, 0}
-  local first, stale, kept = nil, {}, {}
-  local fields = redis.call('HGETALL', am)
-  for i = 1, #fields, 2 do
-    local f = fields[i]
-    local kind = string.sub(f, 1, 1)
-    if kind == '^' then
-      first = tonumber(fields[i + 1])
-    else
-      local h = tonumber(string.sub(f, 2))
-      if h <= hour - HOURS[3] then
-        stale[#stale + 1] = f
-      else
-        if kind == 's' then kept[#kept + 1] = h end
-        local v = tonumber(fields[i + 1])
-        local into = (kind == 's') and sums or ns
-        for w = 1, 3 do
-          if h > hour - HOURS[w] then into[w] = into[w] + v end
-        end
-      end
-    end
-  end
-  if added then
-    -- Only a write changes the hash (a retry writes nothing).
-    if (not first) or tonumber(ts) < first then
-      first = tonumber(ts)
-      redis.call('HSET', am, '^first', ts)
-    end
-    if #kept > MAX_HOURS then
-      table.sort(kept)
-      for i = 1, #kept - MAX_HOURS do
-        stale[#stale + 1] = 's' .. kept[i]
-        stale[#stale + 1] = 'n' .. kept[i]
-      end
-    end
-    for i = 1, #stale, CHUNK do
-      redis.call('HDEL', am, unpack(stale, i, math.min(i + CHUNK - 1, #stale)))
-    end
-    redis.call('PEXPIRE', am, ttl)
-  end
-  for i = 1, 3 do out[base + 5 + i] = sums[i]; out[base + 8 + i] = ns[i] end
-  out[base + 12] = first or tonumber(ts)
-  out[base + 13] = redis.call('ZCOUNT', ln, ARGV[9], '+inf')
-  out[base + 14] = added and 0 or 1
+  parts[#parts + 1] = string.sub(raw, pos)
+  return table.concat(parts)
 end
 
-for e = 0, #KEYS / 6 - 1 do
-  local k = 6 * e
-  local linked, flags = ARGV[15 + 2 * e], ARGV[16 + 2 * e]
-  local base = #out
-  if has(flags, 'e') then
-    count_events(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], linked, has(flags, 's'), base)
-  else
-    for i = 1, 14 do out[base + i] = 0 end
+-- The same steps as state.rs's `record`; returns (already counted, counters).
+local function count(key, sums, links, link)
+  local sums1 = LINKS_AT + 12 * links
+  local sums_at = {nil, sums1, sums1 + 12 * SLOTS[2]}
+  local len = sums and (sums_at[3] + 12 * SLOTS[3]) or sums1
+  local raw = redis.call('GET', key)
+  if (not raw) or #raw ~= len then raw = string.rep('\0', len) end
+
+  local times = {struct.unpack(RING_FMT, raw, HEADER + 1)}
+  local ids = string.sub(raw, IDS + 1, IDS + 4 * RING)
+  local from = 1
+  while true do
+    local at = string.find(ids, txh, from, true)
+    if not at then break end
+    if (at - 1) % 4 == 0 and times[(at - 1) / 4 + 1] ~= 0 then return 1, raw end
+    from = at + 1
   end
-  local fr, lb, dc = KEYS[k + 4], KEYS[k + 5], KEYS[k + 6]
-  local f, h, d = has(flags, 'f'), has(flags, 'h'), has(flags, 'd')
-  out[base + 15] = f and redis.call('ZCOUNT', fr, ARGV[10], '+inf') or 0
-  out[base + 16] = f and redis.call('ZCOUNT', fr, ARGV[11], '+inf') or 0
-  out[base + 17] = h and redis.call('ZCOUNT', lb, ARGV[11], '+inf') or 0
-  out[base + 18] = d and redis.call('ZCOUNT', dc, ARGV[8], '+inf') or 0
-  out[base + 19] = d and redis.call('ZCOUNT', dc, ARGV[9], '+inf') or 0
+
+  local edits = {}
+  local first = struct.unpack('<i8', raw, 1)
+  if first == 0 or ts < first then edits[#edits + 1] = {0, struct.pack('<i8', ts)} end
+  for i = 1, RING do
+    if times[i] < ts then
+      local tsec = string.sub(raw, HEADER + 1, IDS)
+      edits[#edits + 1] = {HEADER, string.sub(tsec, 1, 8 * (i - 1)) .. struct.pack('<i8', ts)
+        .. string.sub(tsec, 8 * (i - 1) + 1, 8 * (RING - 1))}
+      edits[#edits + 1] = {IDS, string.sub(ids, 1, 4 * (i - 1)) .. txh .. string.sub(ids, 4 * (i - 1) + 1, 4 * (RING - 1))}
+      break
+    end
+  end
+  local sum_edits = {}
+  for t = 1, 3 do
+    local b = BUCKET[t]
+    local slot = b % SLOTS[t]
+    local at = TIER_AT[t] + 8 * slot
+    local held, events = struct.unpack('<i4I4', raw, at + 1)
+    local reset = held < b or events == 0
+    if reset or held == b then
+      edits[#edits + 1] = {at, struct.pack('<i4I4', b, reset and 1 or events + 1)}
+      if sums and t > 1 then
+        local s = sums_at[t] + 12 * slot
+        local sum, k = 0, 0
+        if not reset then sum, k = struct.unpack('<i8I4', raw, s + 1) end
+        if amount then sum, k = sum + amount, k + 1 end
+        sum_edits[#sum_edits + 1] = {s, struct.pack('<i8I4', sum, k)}
+      end
+    end
+  end
+  if link ~= '' and links > 0 then
+    -- The member's own slot, else the first least recently seen (an empty one first).
+    local pick, pick_last, last_seen = nil, nil, ts
+    for i = 0, links - 1 do
+      local member, last = struct.unpack('<I4i8', raw, LINKS_AT + 12 * i + 1)
+      if last ~= 0 and string.sub(raw, LINKS_AT + 12 * i + 1, LINKS_AT + 12 * i + 4) == link then
+        pick, last_seen = i, math.max(last, ts)
+        break
+      end
+      if pick == nil or last < pick_last then pick, pick_last = i, last end
+    end
+    edits[#edits + 1] = {LINKS_AT + 12 * pick, link .. struct.pack('<i8', last_seen)}
+  end
+  for _, e in ipairs(sum_edits) do edits[#edits + 1] = e end
+  local updated = splice(raw, edits)
+  redis.call('SET', key, updated, 'PX', ttl)
+  return 0, updated
+end
+
+local out = {''}
+for e = 0, n - 1 do
+  local flags, links, link = ARGV[COMMON + 1 + PER * e], tonumber(ARGV[COMMON + 2 + PER * e]), ARGV[COMMON + 3 + PER * e]
+  local st, lab = KEYS[r + 2 * e + 1], KEYS[r + 2 * e + 2]
+  local dup, counters = 0, ''
+  if has(flags, 'c') then dup, counters = count(st, has(flags, 's'), links, link) end
+  out[#out + 1] = dup
+  out[#out + 1] = counters
+  out[#out + 1] = has(flags, 'l') and (redis.call('GET', lab) or '') or ''
 end
 return out

@@ -1,0 +1,33 @@
+-- The label and decline counters of one entity (its keys share a hash tag, so a slot):
+-- each sorted set changed, then the view decisions read rebuilt from them, atomically.
+-- The sets are the record (one member per transaction, so a label sent again changes
+-- nothing and a superseding one moves the counts back); the view is what velocity.lua
+-- reads in one GET: per set its newest scores, newest first, as i64 (0: empty), in the
+-- order fr, lb, dc (labels.rs, `VIEW_SLOTS`).
+--
+-- KEYS: [1] fr  [2] lb  [3] dc  [4] lab (the view)
+-- ARGV: [1] member (the transaction id)  [2] TTL, ms  [3] members kept per set
+--   [4..6] the change to fr, lb, dc: "" none, "-" remove, else the score to add at
+--   [7..9] the trim bound of fr, lb, dc after an add (members at or below it go)
+--   [10..12] view slots of fr, lb, dc
+
+assert(#KEYS == 4 and #ARGV == 12, 'labels.lua: KEYS and ARGV do not match the layout')
+local member, ttl, keep = ARGV[1], ARGV[2], -(tonumber(ARGV[3]) + 1)
+local view = {}
+for i = 1, 3 do
+  local key, change = KEYS[i], ARGV[3 + i]
+  if change == '-' then
+    redis.call('ZREM', key, member)
+  elseif change ~= '' then
+    redis.call('ZADD', key, change, member)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[6 + i])
+    redis.call('ZREMRANGEBYRANK', key, 0, keep)
+    redis.call('PEXPIRE', key, ttl)
+  end
+  local slots = tonumber(ARGV[9 + i])
+  local scores = redis.call('ZRANGE', key, '+inf', '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, slots, 'WITHSCORES')
+  for j = 2, #scores, 2 do view[#view + 1] = struct.pack('<i8', tonumber(scores[j])) end
+  view[#view + 1] = string.rep('\0', 8 * (slots - #scores / 2))
+end
+redis.call('SET', KEYS[4], table.concat(view), 'PX', ttl)
+return 1
