@@ -33,12 +33,8 @@ cleanup() {
 trap cleanup EXIT
 clk=$(getconf CLK_TCK)
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-redis_calls() { redis-cli -u "$redis_url" info commandstats | awk -F'[=,:]' '/^cmdstat_/ {n += $3} END {print n + 0}'; }
-redis_cpu() { redis-cli -u "$redis_url" info cpu | awk -F: '/^used_cpu_(sys|user):/ {n += $2} END {printf "%.6f", n}'; }
-# Every PostgreSQL process's CPU (the writer's backends live through a run).
-pg_ticks() { local n=0; for p in $(pgrep -x postgres || true); do n=$((n + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$n"; }
-decisions() { curl -s "$base/metrics" | awk '/^risk_decision_duration_seconds_count/ {n += $2} END {print n + 0}'; }
+# shellcheck source=costs.sh
+. scripts/costs.sh
 
 start() { # $1: on | off | nolabels | before
   local extra=() binary=./target/release/risk-sidecar
@@ -55,26 +51,6 @@ start() { # $1: on | off | nolabels | before
   echo "sidecar ($1) did not become ready"; exit 1
 }
 stop() { kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
-
-measure() { # $1: label, then the wrk command's arguments
-  local label=$1; shift
-  local c0 r0 rc0 d0 p0 line c1 r1 rc1 d1 p1 n
-  c0=$(cpu_ticks "$pid"); r0=$(redis_calls); rc0=$(redis_cpu); d0=$(decisions); p0=$(pg_ticks)
-  line=$(wrk -t1 --timeout 2s -d"${duration}s" "$@" | grep '^WRK')
-  sleep 0.5 # the writer's last batch
-  c1=$(cpu_ticks "$pid"); r1=$(redis_calls); rc1=$(redis_cpu); d1=$(decisions); p1=$(pg_ticks)
-  n=$((d1 - d0))
-  python3 - "$label" "$line" "$n" "$c0" "$c1" "$clk" "$r0" "$r1" "$rc0" "$rc1" "$p0" "$p1" <<'PY'
-import sys
-label, line, n, c0, c1, clk, r0, r1, rc0, rc1, p0, p1 = sys.argv[1:]
-kv = dict(p.split("=") for p in line.split()[1:])
-n = max(int(n), 1)
-cpu_us = (int(c1) - int(c0)) / int(clk) * 1e6 / n
-print(f"{label} rps={kv['rps']} p99_us={kv['p99_us']} decisions={n} sidecar_cpu_us={cpu_us:.1f} "
-      f"redis_cmds={(int(r1) - int(r0)) / n:.1f} redis_cpu_us={(float(rc1) - float(rc0)) * 1e6 / n:.1f} "
-      f"postgres_cpu_us={(int(p1) - int(p0)) / int(clk) * 1e6 / n:.1f}")
-PY
-}
 
 modes=(off on nolabels)
 [ -n "${BEFORE_BINARY:-}" ] && modes+=(before)
@@ -102,7 +78,7 @@ def mean(run, mode, key):
     return sum(v) / len(v)
 for run in ("saturation", "paced"):
     cells = []
-    for key in ("rps", "p99_us", "sidecar_cpu_us", "redis_cmds", "redis_cpu_us", "postgres_cpu_us"):
+    for key in ("rps", "p99_us", "sidecar_cpu_us", "redis_cmds", "redis_cpu_us", "round_trips", "postgres_cpu_us"):
         off, on, bare = mean(run, "off", key), mean(run, "on", key), mean(run, "nolabels", key)
         ratio = on / off if off else float("nan")
         labels = on / bare if bare else float("nan")

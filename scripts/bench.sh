@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # `make bench`: criterion micro-benchmarks, then the HTTP benchmark of one release
 # sidecar against local Redis on this machine (load generator, Redis and sidecar share
-# its cores). Prints a summary and writes it to bench-results/summary.md.
+# its cores). Beside wall-clock figures, the costs per decision that do not swing with
+# the machine (scripts/costs.sh: Redis commands and round trips, CPU of the sidecar, of
+# Redis and of the generator), the same run's ceilings (redis-benchmark, wrk /healthz)
+# to tell a slow hour, a hot customer with a month of history, and an instruction count
+# per decision (scripts/instructions.sh, callgrind). Prints a summary and writes it to
+# bench-results/summary.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench-results; mkdir -p "$out"
@@ -26,6 +31,11 @@ trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true; scripts/purge-
 for _ in $(seq 1 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
 curl -sf "$base/readyz" >/dev/null || { echo "sidecar did not become ready"; cat "$out/sidecar.log"; exit 1; }
 
+clk=$(getconf CLK_TCK)
+redis_url=${REDIS_URL:-redis://127.0.0.1:6379}
+# shellcheck source=costs.sh
+. scripts/costs.sh
+
 degraded() { curl -s "$base/metrics" | awk '/^risk_degraded_decisions_total/ {n += $2} END {print n + 0}'; }
 run_wrk() { wrk -t1 -c"$2" -d"${duration}s" --timeout 2s -s "$1" "$3" | grep '^WRK' ; }
 run_k6() {
@@ -43,21 +53,28 @@ print(f"K6 target_rate={sys.argv[2]} achieved_rps={it:.0f} p50_us={d['med']*1000
 PY
 }
 
+echo "== redis-benchmark ceiling: SET and GET, 50 clients"
+ceiling_redis=$(redis-benchmark -u "$redis_url" -q -t set,get -n 200000 2>/dev/null | tr '\r' '\n' | grep -E '^(SET|GET):' | sed 's/ requests per second.*//' | tr '\n' ' ')
+echo "$ceiling_redis"
 echo "== warm-up"
 wrk -t1 -c8 -d3s -s loadtest/mix.lua "$base/v1/decisions" >/dev/null
 echo "== wrk ceiling: GET /healthz, 32 connections, ${duration}s"
 ceiling_wrk=$(run_wrk loadtest/healthz.lua 32 "$base/healthz"); echo "$ceiling_wrk"
 echo "== saturation: POST /v1/decisions (mix), wrk, 32 connections, ${duration}s"
 curl -s "$base/metrics" > "$out/metrics-before-sat.txt"
-d0=$(degraded); saturation="$(run_wrk loadtest/mix.lua 32 "$base/v1/decisions") degraded=$(( $(degraded) - d0 ))"; echo "$saturation"
+d0=$(degraded); saturation="$(measure saturation -c32 -s loadtest/mix.lua "$base/v1/decisions") degraded=$(( $(degraded) - d0 ))"; echo "$saturation"
 curl -s "$base/metrics" > "$out/metrics-after-sat.txt"
 echo "== fixed rate, light generator: POST /v1/decisions (mix) paced at 2000/s, wrk, ${duration}s"
 curl -s "$base/metrics" > "$out/metrics-before-paced.txt"
-d0=$(degraded); paced="$(RATE=2000 CONNS=20 run_wrk loadtest/mix-paced.lua 20 "$base/v1/decisions") degraded=$(( $(degraded) - d0 ))"; echo "$paced"
+d0=$(degraded); paced="$(RATE=2000 CONNS=20 measure paced -c20 -s loadtest/mix-paced.lua "$base/v1/decisions") degraded=$(( $(degraded) - d0 ))"; echo "$paced"
 curl -s "$base/metrics" > "$out/metrics-after-paced.txt"
 inside_paced=$(python3 scripts/histogram_quantiles.py "$out/metrics-before-paced.txt" "$out/metrics-after-paced.txt" \
   risk_velocity_store_duration_seconds risk_model_inference_duration_seconds risk_decision_duration_seconds)
 echo "$inside_paced"
+echo "== hot customer: one customer, card, device and IP; a month of history first"
+export HOT_ID="bench-$RANDOM"
+HOT_HISTORY=5000 wrk -t1 -c1 -d10s -s loadtest/hot.lua "$base/v1/decisions" | grep '^WRK' | sed 's/^/history: /'
+hot_sat=$(measure hot-saturation -c32 -s loadtest/hot.lua "$base/v1/decisions"); echo "$hot_sat"
 echo "== k6 ceiling: GET /healthz at 2000/s"
 ceiling_k6=$(run_k6 healthz 2000); echo "$ceiling_k6"
 echo "== fixed rate: POST /v1/decisions (mix) at 2000/s, k6, ${duration}s"
@@ -76,10 +93,12 @@ echo "$inside_sat"
 {
   echo "# make bench, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load generator on the same machine"
   echo; echo '```'
+  echo "redis-benchmark (ceiling, requests/s): $ceiling_redis"
   echo "wrk GET /healthz (ceiling):        $ceiling_wrk"
   echo "wrk POST /v1/decisions (saturation): $saturation"
   echo "k6 GET /healthz at 2000/s:        $ceiling_k6"
   echo "wrk POST /v1/decisions paced at 2000/s: $paced"
+  echo "wrk POST /v1/decisions, hot customer (a month of history), saturation: $hot_sat"
   echo "k6 POST /v1/decisions at 2000/s:  $fixed"
   echo "inside the sidecar, paced 2000/s run:"; echo "$inside_paced"
   echo "inside the sidecar, k6 2000/s run:"; echo "$inside"
@@ -87,5 +106,6 @@ echo "$inside_sat"
   echo "criterion (parts of the hot path, [low estimate high]):"; cat "$out/criterion.txt"
   echo '```'
 } > "$out/summary.md"
+[ -n "${SKIP_INSTRUCTIONS:-}" ] || { scripts/instructions.sh | tee "$out/instructions.txt"; cat "$out/instructions.txt" >> "$out/summary.md"; }
 echo "== degraded decisions in the whole run: $(degraded)"
 echo "== written to $out/summary.md"

@@ -67,6 +67,7 @@ fn hot_path(c: &mut Criterion) {
             device: Some("dev_5"),
             email: Some("buyer@example.com"),
             labels: true,
+            reservation: None,
         })
         .snapshot;
     let features = ctx.compute(&input, Some(&snapshot));
@@ -117,6 +118,7 @@ fn hot_path(c: &mut Criterion) {
                 device: Some("dev_5"),
                 email: Some("buyer@example.com"),
                 labels: true,
+                reservation: None,
             })
         })
     });
@@ -156,6 +158,7 @@ fn hot_path(c: &mut Criterion) {
                         device: Some(&device),
                         email: Some(&customer),
                         labels: true,
+                        reservation: Some("?bench"),
                     })
                     .await
                     .expect("redis observe")

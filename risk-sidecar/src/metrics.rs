@@ -14,6 +14,7 @@ pub const MODEL_INFERENCE_DURATION: &str = "risk_model_inference_duration_second
 pub const VELOCITY_STORE_DURATION: &str = "risk_velocity_store_duration_seconds";
 pub const DEGRADED_DECISIONS: &str = "risk_degraded_decisions_total";
 pub const STORE_ERRORS: &str = "risk_redis_errors_total";
+pub const ROUND_TRIPS: &str = "risk_redis_round_trips_total";
 pub const RATE_LIMITED: &str = "risk_rate_limited_total";
 pub const IDEMPOTENCY_MISMATCHES: &str = "risk_idempotency_mismatches_total";
 pub const POLICY_RELOADS: &str = "risk_policy_reloads_total";
@@ -86,6 +87,10 @@ fn describe_all() {
     );
     describe_counter!(DEGRADED_DECISIONS, "Decisions made without an input, by input.");
     describe_counter!(STORE_ERRORS, "Velocity store failures, by operation and error kind.");
+    describe_counter!(
+        ROUND_TRIPS,
+        "Requests sent to Redis (a pipeline is one), by operation; finish_decision is sent and not awaited."
+    );
     describe_counter!(RATE_LIMITED, "Requests refused by the per-caller rate limit.");
     describe_counter!(
         IDEMPOTENCY_MISMATCHES,
@@ -240,6 +245,11 @@ pub fn degraded(input: shared::Degraded) {
 
 pub fn store_error(op: &'static str, error_kind: &'static str) {
     counter!(STORE_ERRORS, "op" => op, "error_kind" => error_kind).increment(1);
+}
+
+/// One request to Redis (a pipeline counts once): `make bench` divides by decisions.
+pub fn redis_round_trip(op: &'static str) {
+    counter!(ROUND_TRIPS, "op" => op).increment(1);
 }
 
 pub fn rate_limited() {

@@ -14,6 +14,7 @@
 assert(#KEYS == 4 and #ARGV == 12, 'labels.lua: KEYS and ARGV do not match the layout')
 local member, ttl, keep = ARGV[1], ARGV[2], -(tonumber(ARGV[3]) + 1)
 local view = {}
+local ZERO = '\0\0\0\0\0\0\0\0'
 for i = 1, 3 do
   local key, change = KEYS[i], ARGV[3 + i]
   if change == '-' then
@@ -27,7 +28,7 @@ for i = 1, 3 do
   local slots = tonumber(ARGV[9 + i])
   local scores = redis.call('ZRANGE', key, '+inf', '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, slots, 'WITHSCORES')
   for j = 2, #scores, 2 do view[#view + 1] = struct.pack('<i8', tonumber(scores[j])) end
-  view[#view + 1] = string.rep('\0', 8 * (slots - #scores / 2))
+  for _ = #scores / 2 + 1, slots do view[#view + 1] = ZERO end
 end
 redis.call('SET', KEYS[4], table.concat(view), 'PX', ttl)
 return 1

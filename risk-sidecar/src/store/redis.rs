@@ -160,6 +160,7 @@ impl RedisStore {
                 )
                 .await?;
         }
+        crate::metrics::redis_round_trip("observe");
         let replies: Vec<Value> = tokio::time::timeout(self.timeout, pipeline.all())
             .await
             .map_err(|_| StoreError::Timeout)??;
@@ -339,6 +340,7 @@ impl RedisStore {
                 )
                 .await?;
         }
+        crate::metrics::redis_round_trip("labels");
         let _: Vec<Value> = tokio::time::timeout(self.timeout, pipeline.all())
             .await
             .map_err(|_| StoreError::Timeout)??;
@@ -355,6 +357,7 @@ impl RedisStore {
         let key = self.decision_key(transaction_id);
         let ttl = self.limits.decision_ttl.as_millis() as i64;
         let timeout = self.timeout;
+        crate::metrics::redis_round_trip("finish_decision");
         tokio::spawn(async move {
             let sent = tokio::time::timeout(
                 timeout,
@@ -377,6 +380,7 @@ impl RedisStore {
     pub async fn store_decision(&self, transaction_id: &str, json: &str) -> Result<Option<String>, StoreError> {
         let client = self.connected()?;
         let ttl = self.limits.decision_ttl.as_millis() as i64;
+        crate::metrics::redis_round_trip("store_decision");
         // SET NX GET: stores unless present, and returns what was there, atomically.
         let previous: Option<String> = tokio::time::timeout(
             self.timeout,
@@ -396,6 +400,7 @@ impl RedisStore {
     #[tracing::instrument(name = "Get decision", skip_all)]
     pub async fn get_decision(&self, transaction_id: &str) -> Result<Option<String>, StoreError> {
         let client = self.connected()?;
+        crate::metrics::redis_round_trip("get_decision");
         tokio::time::timeout(self.timeout, client.get(self.decision_key(transaction_id)))
             .await
             .map_err(|_| StoreError::Timeout)?

@@ -86,6 +86,44 @@ async fn a_retry_returns_the_same_decision_and_changes_no_counter() {
 }
 
 #[tokio::test]
+async fn concurrent_requests_for_one_transaction_get_one_decision_counted_once() {
+    for backend in BACKENDS {
+        let (_dir, policy) = policy_file(SHOW_CARD_COUNT);
+        let app = Spawn::new(backend)
+            .set("RISK__POLICY__PATH", policy.display())
+            .set("RISK__SERVER__WORKERS", 4)
+            .start()
+            .await;
+        let card = format!("card-race-{}", tx());
+        for _ in 0..10 {
+            let t = tx();
+            let body = request(&t, &card);
+            // Eight at once, on several workers: one holds the reservation, the rest
+            // wait for its decision.
+            let answers =
+                futures::future::join_all((0..8).map(|_| app.post_decision(&body))).await;
+            let mut ids = std::collections::BTreeSet::new();
+            for answer in answers {
+                assert_eq!(answer.status(), 200, "{backend:?}");
+                let v: Value = answer.json().await.expect("json");
+                ids.insert(v["decision_id"].as_str().expect("id").to_owned());
+            }
+            assert_eq!(ids.len(), 1, "{backend:?}: one decision_id for one transaction");
+            // Read back at once: a read that races the write waits for it.
+            let read = app.get(&format!("/v1/decisions/{t}")).await;
+            assert_eq!(read.status(), 200, "{backend:?}");
+            let read: Value = read.json().await.expect("json");
+            assert_eq!(read["decision_id"].as_str(), ids.first().map(String::as_str));
+        }
+        let next = app.decide_ok(&request(&tx(), &card)).await;
+        assert_eq!(
+            next["reasons"][0]["message"], "card used 11 times in the last minute",
+            "{backend:?}: ten transactions, each counted once"
+        );
+    }
+}
+
+#[tokio::test]
 async fn windows_run_in_event_time() {
     let (_dir, policy) = policy_file(SHOW_CARD_COUNT);
     let app = Spawn::new(Backend::Redis)

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Instructions per decision in the sidecar (all its threads: HTTP, parsing, the Redis
+# client, features, the model, the policy), counted by callgrind: a figure that does not
+# swing with the machine's speed. The sidecar starts under valgrind with counting off,
+# is warmed up, then counts N decisions of the simulator's mix sent one at a time.
+# Prints "INSTRUCTIONS per_decision=… decisions=…" (and the top functions to
+# bench-results/callgrind-top.txt).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=bench-results; mkdir -p "$out"
+port=${INSTR_PORT:-18083}
+base="http://127.0.0.1:$port"
+n=${INSTR_DECISIONS:-400}
+redis_url=${REDIS_URL:-redis://127.0.0.1:6379}
+prefix="bench-instr-$(date +%s)"
+export HISTORY=${HISTORY:-build/history.jsonl}
+dir=$(mktemp -d)
+RISK__SERVER__PORT=$port RISK__SERVER__WORKERS=1 RISK__REDIS__URL=$redis_url RISK__REDIS__KEY_PREFIX=$prefix \
+  RISK__DECISION__BUDGET_MS=2000 RISK__REDIS__COMMAND_TIMEOUT_MS=2000 RUST_LOG=warn \
+  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$dir/cg.out" \
+  ./target/release/risk-sidecar > "$dir/sidecar.log" 2>&1 &
+vpid=$!
+trap 'kill -TERM $vpid 2>/dev/null; wait $vpid 2>/dev/null || true; scripts/purge-keys.sh "$prefix*" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+for _ in $(seq 1 600); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
+curl -sf "$base/readyz" >/dev/null || { echo "sidecar under valgrind did not become ready"; tail "$dir/sidecar.log"; exit 1; }
+
+send() { # $1: how many, $2: offset into the history
+  python3 - "$base" "$HISTORY" "$1" "$2" <<'PY'
+import http.client, json, sys, urllib.parse
+base, path, n, skip = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+u = urllib.parse.urlparse(base)
+conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+with open(path) as f:
+    lines = [next(f) for _ in range(skip + n)][skip:]
+bad = 0
+for i, line in enumerate(lines):
+    body = json.loads(line)
+    body["transaction_id"] = f"instr-{skip}-{i}"
+    conn.request("POST", "/v1/decisions", json.dumps(body), {"Content-Type": "application/json"})
+    r = conn.getresponse(); r.read()
+    bad += r.status != 200
+if bad:
+    sys.exit(f"{bad} of {n} decisions failed")
+PY
+}
+send 100 0
+callgrind_control -i on "$vpid" >/dev/null 2>&1
+callgrind_control -z "$vpid" >/dev/null 2>&1
+send "$n" 100
+callgrind_control -d "$vpid" >/dev/null 2>&1
+callgrind_control -i off "$vpid" >/dev/null 2>&1
+sleep 1
+dump=$(ls -t "$dir"/cg.out* | head -1)
+total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ && !t {gsub(",", "", $1); t = $1} END {print t}')
+callgrind_annotate --threshold=60 "$dump" 2>/dev/null | sed -n '1,60p' > "$out/callgrind-top.txt" || true
+python3 -c "import sys; t, n = int(sys.argv[1]), int(sys.argv[2]); print(f'INSTRUCTIONS per_decision={t / n:.0f} decisions={n} (callgrind, one worker, sequential)')" "$total" "$n"
