@@ -1,17 +1,18 @@
 -- The label and decline counters of one entity (its keys share a hash tag, so a slot):
 -- each sorted set changed, then the view decisions read rebuilt from them, atomically.
 -- The sets are the record (one member per transaction, so a label sent again changes
--- nothing and a superseding one moves the counts back); the view is what velocity.lua
--- reads in one GET: per set its newest scores, newest first, as i64 (0: empty), in the
--- order fr, lb, dc (labels.rs, `VIEW_SLOTS`).
+-- nothing and a superseding one moves the counts back); the view is the last section of
+-- the entity's counters string (state.rs), which velocity.lua reads in its one GET: per
+-- set its newest scores, newest first, as i64 (0: empty), in the order fr, lb, dc
+-- (labels.rs, `VIEW_SLOTS`). A missing or mis-sized string is started from zeros.
 --
--- KEYS: [1] fr  [2] lb  [3] dc  [4] lab (the view)
+-- KEYS: [1] fr  [2] lb  [3] dc  [4] st (the counters)
 -- ARGV: [1] member (the transaction id)  [2] TTL, ms  [3] members kept per set
 --   [4..6] the change to fr, lb, dc: "" none, "-" remove, else the score to add at
 --   [7..9] the trim bound of fr, lb, dc after an add (members at or below it go)
---   [10..12] view slots of fr, lb, dc
+--   [10..12] view slots of fr, lb, dc  [13] where the view starts in st, bytes
 
-assert(#KEYS == 4 and #ARGV == 12, 'labels.lua: KEYS and ARGV do not match the layout')
+assert(#KEYS == 4 and #ARGV == 13, 'labels.lua: KEYS and ARGV do not match the layout')
 local member, ttl, keep = ARGV[1], ARGV[2], -(tonumber(ARGV[3]) + 1)
 local view = {}
 local ZERO = '\0\0\0\0\0\0\0\0'
@@ -30,5 +31,13 @@ for i = 1, 3 do
   for j = 2, #scores, 2 do view[#view + 1] = struct.pack('<i8', tonumber(scores[j])) end
   for _ = #scores / 2 + 1, slots do view[#view + 1] = ZERO end
 end
-redis.call('SET', KEYS[4], table.concat(view), 'PX', ttl)
+view = table.concat(view)
+local at = tonumber(ARGV[13])
+local raw = redis.call('GET', KEYS[4])
+if (not raw) or #raw ~= at + #view then
+  local z = ZERO
+  while #z < at do z = z .. z end
+  raw = string.sub(z, 1, at)
+end
+redis.call('SET', KEYS[4], string.sub(raw, 1, at) .. view, 'PX', ttl)
 return 1

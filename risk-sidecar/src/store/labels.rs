@@ -3,9 +3,10 @@
 //! and IPs: the denominator of the fraud share), and the declined payments (`dc`).
 //! Sorted sets scored by transaction time (declines: by the decline's time), written
 //! when a label or an outcome arrives (off the hot path, `labels.lua`), which also
-//! rebuilds the entity's view (`lab`): each set's newest scores, read by `velocity.lua`
-//! in the decision's own round trip with one GET. A count is over the view, so it reads
-//! at most its slots (`VIEW_SLOTS`: at least that many when it is full).
+//! rebuilds the entity's view: each set's newest scores, the last section of the
+//! entity's counters (`state.rs`), so a decision reads it with the same GET. A count is
+//! over the view, so it reads at most its slots (`VIEW_SLOTS`: at least that many when
+//! it is full).
 
 use shared::Label;
 
@@ -19,7 +20,9 @@ pub const LABEL_HORIZON_MS: i64 = 31 * DAY_MS;
 pub const DECLINE_HORIZON_MS: i64 = 2 * DAY_MS;
 
 /// The view's slots per set (fraud, labelled, declines), newest first.
-pub const VIEW_SLOTS: [usize; 3] = [16, 16, 32];
+pub const VIEW_SLOTS: [usize; 3] = [8, 8, 16];
+/// The view's bytes: an i64 per slot.
+pub const VIEW_LEN: usize = 8 * (VIEW_SLOTS[0] + VIEW_SLOTS[1] + VIEW_SLOTS[2]);
 
 /// Label stats from each set's newest scores (at most `VIEW_SLOTS` of each, as the
 /// view holds them), for a decision at `ts`: windows (ts - window, +inf).
@@ -41,7 +44,7 @@ pub(super) fn stats_from_newest(newest: [&[i64]; 3], kind: EntityKind, ts: i64) 
 /// Reads the view as labels.lua writes it; an empty or malformed one is no labels.
 pub(super) fn read_view(view: &[u8], kind: EntityKind, ts: i64) -> LabelStats {
     let total: usize = VIEW_SLOTS.iter().sum();
-    let scores: Vec<i64> = if view.len() == 8 * total {
+    let scores: Vec<i64> = if view.len() == VIEW_LEN {
         view.chunks_exact(8)
             .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
             .collect()

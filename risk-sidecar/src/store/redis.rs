@@ -9,7 +9,7 @@ use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
 use fred::prelude::{Builder, Config, Expiration, ReconnectPolicy, SetOptions, TcpConfig};
 use fred::types::{ClusterHash, CustomCommand, Value};
 
-use super::labels::{LabelSet, SetChange, VIEW_SLOTS, decline_changes, horizon, label_changes, read_view};
+use super::labels::{LabelSet, SetChange, VIEW_LEN, VIEW_SLOTS, decline_changes, horizon, label_changes, read_view};
 use super::state::{self, RING, TIERS};
 use super::{
     EntityKind, EntityStats, KEY_TTL_MS, LabelUpdate, Observation, Observed, RESERVATION_TTL_MS, StoreError,
@@ -19,8 +19,8 @@ use crate::settings::RedisSettings;
 
 const VELOCITY_LUA: &str = include_str!("velocity.lua");
 const LABELS_LUA: &str = include_str!("labels.lua");
-/// velocity.lua's ARGV[3..=14]: after the reservation flag and record, before the entities' own.
-const COMMON_ARGS: usize = 12;
+/// velocity.lua's ARGV[3..=15]: after the reservation flag and record, before the entities' own.
+const COMMON_ARGS: usize = 13;
 
 pub struct RedisStore {
     pool: Pool,
@@ -182,7 +182,7 @@ impl RedisStore {
                 return Ok(observed);
             }
             let rest: Vec<Value> = items.collect();
-            for chunk in rest.chunks(3) {
+            for chunk in rest.chunks(2) {
                 parsed.push(chunk.to_vec());
             }
         }
@@ -192,20 +192,19 @@ impl RedisStore {
             ));
         }
         for ((kind, _, _), reply) in entities.iter().zip(parsed) {
-            let [dup, counters, view] = <[Value; 3]>::try_from(reply)
-                .map_err(|_| StoreError::Protocol("velocity script: an entity's reply is not 3 values".into()))?;
+            let [dup, counters] = <[Value; 2]>::try_from(reply)
+                .map_err(|_| StoreError::Protocol("velocity script: an entity's reply is not 2 values".into()))?;
             let layout = state::Layout::of(*kind, self.limits.max_linked as usize);
+            let bytes = counters.as_bytes().unwrap_or_default();
             let mut stats = if kind.counts_events() {
-                let bytes = counters
-                    .as_bytes()
-                    .ok_or_else(|| StoreError::Protocol("velocity script: counters are not a string".into()))?;
                 state::read(bytes, &layout, o.at_ms)
             } else {
                 EntityStats::default()
             };
             stats.already_counted = dup.as_i64() == Some(1);
             if o.labels {
-                stats.labels = Some(read_view(view.as_bytes().unwrap_or_default(), *kind, o.at_ms));
+                let view = if bytes.len() == layout.len() { &bytes[layout.labels_at()..] } else { &[][..] };
+                stats.labels = Some(read_view(view, *kind, o.at_ms));
             }
             observed.snapshot.set(*kind, stats);
         }
@@ -221,7 +220,7 @@ impl RedisStore {
         group: &[(EntityKind, &str, Option<&str>)],
     ) -> Vec<Value> {
         let reserving = reserve.is_some();
-        let n_keys = usize::from(reserving) + 2 * group.len();
+        let n_keys = usize::from(reserving) + group.len();
         let mut args: Vec<Value> = Vec::with_capacity(2 + n_keys + COMMON_ARGS + 3 * group.len());
         args.push(self.script_sha.as_str().into());
         args.push((n_keys as i64).into());
@@ -229,9 +228,7 @@ impl RedisStore {
             args.push(self.decision_key(transaction_id).into());
         }
         for (kind, id, _) in group {
-            let base = self.entity_key(*kind, id);
-            args.push(format!("{base}:st").into());
-            args.push(format!("{base}:lab").into());
+            args.push(format!("{}:st", self.entity_key(*kind, id)).into());
         }
         args.push(if reserving { "1" } else { "0" }.into());
         args.push(reserve.unwrap_or("").into());
@@ -307,7 +304,7 @@ impl RedisStore {
         for (kind, id, sets) in &entities {
             let base = self.entity_key(*kind, id);
             let mut args: Vec<Value> = vec![self.labels_sha.as_str().into(), 4.into()];
-            for suffix in ["fr", "lb", "dc", "lab"] {
+            for suffix in ["fr", "lb", "dc", "st"] {
                 args.push(format!("{base}:{suffix}").into());
             }
             args.push(member.into());
@@ -333,6 +330,8 @@ impl RedisStore {
                 );
             }
             args.extend(VIEW_SLOTS.iter().map(|s| Value::from(s.to_string())));
+            let layout = state::Layout::of(*kind, self.limits.max_linked as usize);
+            args.push(layout.labels_at().to_string().into());
             let () = pipeline
                 .custom(
                     CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false),
@@ -453,7 +452,7 @@ impl RedisStore {
     }
 }
 
-/// velocity.lua's ARGV[3..=14], the same for every call of a decision: numbers
+/// velocity.lua's ARGV[3..=15], the same for every call of a decision: numbers
 /// formatted here once, the ring and the tiers from `state` (defined there only).
 struct Common {
     args: Vec<Value>,
@@ -474,6 +473,7 @@ impl Common {
         args.extend(TIERS.iter().map(|t| Value::from(ts.div_euclid(t.width_ms).to_string())));
         args.extend(TIERS.iter().map(|t| Value::from(t.slots.to_string())));
         args.push(RING.to_string().into());
+        args.push(VIEW_LEN.to_string().into());
         debug_assert_eq!(args.len(), COMMON_ARGS);
         Common { args, labels: o.labels }
     }

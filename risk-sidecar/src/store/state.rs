@@ -13,6 +13,9 @@
 //! | tier 0, 1, 2 | `TIERS[t].slots` | i32 bucket number, u32 events |
 //! | links* | `links` | u32 CRC-32 of the linked member, i64 last seen ms |
 //! | sums* (tier 1, 2) | as the tier | i64 amount sum, u32 events with an amount |
+//! | label view | `labels::VIEW_SLOTS` | i64 ms per slot, written by labels.lua only |
+//!
+//! An e-mail address keeps the label view alone.
 //!
 //! Counts over a window are exact while the ring reaches back past the window's start
 //! (an entity with at most `RING` events in it: almost every shopper, card and
@@ -24,6 +27,7 @@
 //! one bucket number at a time: a later bucket takes it over, an earlier event whose
 //! slot holds a later bucket is too old for that tier and is left out of it.
 
+use super::labels::VIEW_LEN;
 use super::{DAY_MS, EntityKind, EntityStats, HOUR_MS, WINDOWS_MS};
 
 /// The newest events kept exactly per entity (with their ids, for retries).
@@ -65,6 +69,8 @@ const SUM_SLOT: usize = 12;
 /// Where each section starts, for one kind of entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {
+    /// Counters kept at all (an e-mail address keeps only its label view).
+    pub counts: bool,
     pub links: usize,
     pub sums: bool,
 }
@@ -72,6 +78,7 @@ pub struct Layout {
 impl Layout {
     pub fn of(kind: EntityKind, link_slots: usize) -> Layout {
         Layout {
+            counts: kind.counts_events(),
             links: if kind.keeps_links() { link_slots } else { 0 },
             sums: kind.wants_sums(),
         }
@@ -98,12 +105,16 @@ impl Layout {
         }
         at
     }
-    pub fn len(&self) -> usize {
-        if self.sums {
-            self.sums_at(TIERS.len())
-        } else {
-            self.links_at() + self.links * LINK_SLOT
+    /// Where the label view starts: after the counters.
+    pub fn labels_at(&self) -> usize {
+        match (self.counts, self.sums) {
+            (false, _) => 0,
+            (true, true) => self.sums_at(TIERS.len()),
+            (true, false) => self.links_at() + self.links * LINK_SLOT,
         }
+    }
+    pub fn len(&self) -> usize {
+        self.labels_at() + VIEW_LEN
     }
 }
 
@@ -293,8 +304,9 @@ mod tests {
     #[test]
     fn the_layout_is_the_documented_size() {
         let card = Layout::of(EntityKind::Card, 16);
-        assert_eq!(card.len(), 16 + 12 * RING + 8 * 66 + 12 * 16 + 12 * 54);
-        assert_eq!(Layout::of(EntityKind::Ip, 16).len(), 16 + 12 * RING + 8 * 66);
+        assert_eq!(card.len(), 16 + 12 * RING + 8 * 66 + 12 * 16 + 12 * 54 + VIEW_LEN);
+        assert_eq!(Layout::of(EntityKind::Ip, 16).len(), 16 + 12 * RING + 8 * 66 + VIEW_LEN);
+        assert_eq!(Layout::of(EntityKind::Email, 16).len(), VIEW_LEN);
     }
 
     #[test]

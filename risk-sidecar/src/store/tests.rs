@@ -467,7 +467,7 @@ async fn label_sets_keep_their_horizon_and_their_cap() {
             .expect(name)
             .snapshot;
         let fraud = snap.card.expect("card").labels.expect("read").fraud;
-        assert_eq!(fraud[1], 16, "{name}: the view's newest 16 (at least that many)");
+        assert_eq!(fraud[1], 8, "{name}: the view's newest 8 (at least that many)");
         if let VelocityStore::Redis(redis) = &store {
             let kept = redis.set_len(EntityKind::Card, &card, "fr").await.expect("zcard");
             assert_eq!(kept, 50, "{name}: capped");

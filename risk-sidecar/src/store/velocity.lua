@@ -1,34 +1,36 @@
 -- One decision's Redis work in one call: the idempotency reservation, then per entity
 -- one GET and one SET of its counters (a fixed-size string, laid out as state.rs
--- documents) and one GET of its label view. On Redis Cluster the sidecar sends one
--- call per entity (its two keys share a hash tag, so a slot) and the reservation as a
--- plain SET in the same pipeline; on a single Redis, the whole decision in one call.
+-- documents; its last section, the label view, is written by labels.lua only). On Redis
+-- Cluster the sidecar sends one call per entity (its keys share a hash tag, so a slot)
+-- and the reservation as a plain SET in the same pipeline; on a single Redis, the whole
+-- decision in one call. Every string Lua makes costs Redis about a microsecond per
+-- kilobyte (Redis's Lua hashes each one whole), so the script cuts and copies as little
+-- as it can, and leaves the reading of the counters to the sidecar.
 --
 -- KEYS: [1] the decision key when ARGV[1] is "1", then per entity i (0-based):
---   [r+2i+1] st   the counters (string)
---   [r+2i+2] lab  the label view (string, written by labels.lua)
+--   [r+i+1] st   the counters and label view (string)
 -- ARGV, numbers formatted by the sidecar (formatting in Lua costs Redis CPU):
 --   [1] "1": reserve the decision key first, "0": no reservation in this call
 --   [2] the reservation record  [3] its TTL, ms
 --   [4] event time, Unix ms  [5] CRC-32 of the transaction id (4 bytes)
 --   [6] amount in reference minor units, or "" when unknown  [7] counters' TTL, ms
 --   [8..10] the event's bucket number in tiers 0, 1, 2  [11..13] the tiers' slots
---   [14] ring size
---   then per entity i: [15+3i] flags: "c" count the event, "s" keep amount sums,
---   "l" read the label view; [16+3i] link slots (0: none kept); [17+3i] CRC-32 of
+--   [14] ring size  [15] the label view's length
+--   then per entity i: [16+3i] flags: "c" count the event, "s" keep amount sums,
+--   "l" read the label view; [17+3i] link slots (0: none kept); [18+3i] CRC-32 of
 --   the linked member (4 bytes) or ""
 --
 -- Returns {record} when the decision key held one (a retry: nothing is counted), else
--- {"", then per entity: 1 if the ring already held the transaction (0 otherwise), the
--- counters after this event ("" without "c"), the label view ("" without "l" or when
--- none)}. Redis commands: 1 for the reservation, then per entity at most 3 (GET, SET,
--- GET), whatever the entity's history.
+-- {"", then per entity: 1 if the ring already held the transaction (0 otherwise), and
+-- the entity's string after this event ("" when there is none and nothing to count)}.
+-- Redis commands: 1 for the reservation, then per entity at most 2 (GET, SET), whatever
+-- the entity's history.
 
-local COMMON, PER = 14, 3
+local COMMON, PER = 15, 3
 local reserve = ARGV[1] == '1'
 local r = reserve and 1 or 0
 local n = (#ARGV - COMMON) / PER
-assert(n >= 0 and n == math.floor(n) and #KEYS == r + 2 * n, 'velocity.lua: KEYS and ARGV do not match the layout')
+assert(n >= 0 and n == math.floor(n) and #KEYS == r + n, 'velocity.lua: KEYS and ARGV do not match the layout')
 
 if reserve then
   local prev = redis.call('SET', KEYS[1], ARGV[2], 'NX', 'GET', 'PX', ARGV[3])
@@ -45,6 +47,7 @@ local TIER_AT = {IDS + 4 * RING}
 TIER_AT[2] = TIER_AT[1] + 8 * SLOTS[1]
 TIER_AT[3] = TIER_AT[2] + 8 * SLOTS[2]
 local LINKS_AT = TIER_AT[3] + 8 * SLOTS[3]
+local VIEW = tonumber(ARGV[15])
 local RING_FMT = '<' .. string.rep('i8', RING)
 
 local function has(flags, f) return string.find(flags, f, 1, true) ~= nil end
@@ -78,7 +81,7 @@ end
 local function count(key, sums, links, link)
   local sums1 = LINKS_AT + 12 * links
   local sums_at = {nil, sums1, sums1 + 12 * SLOTS[2]}
-  local len = sums and (sums_at[3] + 12 * SLOTS[3]) or sums1
+  local len = (sums and (sums_at[3] + 12 * SLOTS[3]) or sums1) + VIEW
   local raw = redis.call('GET', key)
   if (not raw) or #raw ~= len then raw = zeros(len) end
 
@@ -144,11 +147,14 @@ end
 local out = {''}
 for e = 0, n - 1 do
   local flags, links, link = ARGV[COMMON + 1 + PER * e], tonumber(ARGV[COMMON + 2 + PER * e]), ARGV[COMMON + 3 + PER * e]
-  local st, lab = KEYS[r + 2 * e + 1], KEYS[r + 2 * e + 2]
-  local dup, counters = 0, ''
-  if has(flags, 'c') then dup, counters = count(st, has(flags, 's'), links, link) end
+  local st = KEYS[r + e + 1]
+  local dup, state = 0, ''
+  if has(flags, 'c') then
+    dup, state = count(st, has(flags, 's'), links, link)
+  elseif has(flags, 'l') then
+    state = redis.call('GET', st) or ''
+  end
   out[#out + 1] = dup
-  out[#out + 1] = counters
-  out[#out + 1] = has(flags, 'l') and (redis.call('GET', lab) or '') or ''
+  out[#out + 1] = state
 end
 return out
