@@ -11,8 +11,9 @@
 --   [4..6] the change to fr, lb, dc: "" none, "-" remove, else the score to add at
 --   [7..9] the trim bound of fr, lb, dc after an add (members at or below it go)
 --   [10..12] view slots of fr, lb, dc  [13] where the view starts in st, bytes
+--   [14] st's length  [15] its layout version  [16] its link slots
 
-assert(#KEYS == 4 and #ARGV == 13, 'labels.lua: KEYS and ARGV do not match the layout')
+assert(#KEYS == 4 and #ARGV == 16, 'labels.lua: KEYS and ARGV do not match the layout')
 local member, ttl, keep = ARGV[1], ARGV[2], -(tonumber(ARGV[3]) + 1)
 local view = {}
 local ZERO = '\0\0\0\0\0\0\0\0'
@@ -28,16 +29,22 @@ for i = 1, 3 do
   end
   local slots = tonumber(ARGV[9 + i])
   local scores = redis.call('ZRANGE', key, '+inf', '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, slots, 'WITHSCORES')
-  for j = 2, #scores, 2 do view[#view + 1] = struct.pack('<i8', tonumber(scores[j])) end
+  for j = 2, #scores, 2 do view[#view + 1] = struct.pack('>i8', tonumber(scores[j])) end
   for _ = #scores / 2 + 1, slots do view[#view + 1] = ZERO end
 end
 view = table.concat(view)
-local at = tonumber(ARGV[13])
+local at, total, version, links = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15]), tonumber(ARGV[16])
 local raw = redis.call('GET', KEYS[4])
-if (not raw) or #raw ~= at + #view then
+local valid = raw and #raw == total
+if valid then
+  local v, l = struct.unpack('>I4I4', raw, 25)
+  valid = v == version and l == links
+end
+if not valid then
+  -- No counters yet (or of another layout): an empty string of this layout.
   local z = ZERO
   while #z < at do z = z .. z end
-  raw = string.sub(z, 1, at)
+  raw = string.sub(z, 1, 24) .. struct.pack('>I4I4', version, links) .. string.sub(z, 33, at)
 end
 redis.call('SET', KEYS[4], string.sub(raw, 1, at) .. view, 'PX', ttl)
 return 1

@@ -46,7 +46,7 @@ pub(super) fn read_view(view: &[u8], kind: EntityKind, ts: i64) -> LabelStats {
     let total: usize = VIEW_SLOTS.iter().sum();
     let scores: Vec<i64> = if view.len() == VIEW_LEN {
         view.chunks_exact(8)
-            .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .map(|c| i64::from_be_bytes(c.try_into().expect("8 bytes")))
             .collect()
     } else {
         vec![0; total]

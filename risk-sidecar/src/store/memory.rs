@@ -191,8 +191,8 @@ impl Entity {
         limits: &StoreLimits,
     ) -> EntityStats {
         let layout = Layout::of(kind, limits.max_linked as usize);
-        if self.counters.len() != layout.len() {
-            self.counters = vec![0; layout.len()];
+        if !layout.holds(&self.counters) {
+            self.counters = layout.empty();
         }
         let tx_hash = state::hash(o.transaction_id);
         let already_counted = state::seen(&self.counters, tx_hash);

@@ -19,8 +19,8 @@ use crate::settings::RedisSettings;
 
 const VELOCITY_LUA: &str = include_str!("velocity.lua");
 const LABELS_LUA: &str = include_str!("labels.lua");
-/// velocity.lua's ARGV[3..=15]: after the reservation flag and record, before the entities' own.
-const COMMON_ARGS: usize = 13;
+/// velocity.lua's ARGV[3..=18]: after the reservation flag and record, before the entities' own.
+const COMMON_ARGS: usize = 16;
 
 pub struct RedisStore {
     pool: Pool,
@@ -125,13 +125,20 @@ impl RedisStore {
     async fn observe_once(&self, o: &Observation<'_>) -> Result<Observed, StoreError> {
         let client = self.connected()?;
         let entities: Vec<_> = o.entities().collect();
+        let counted: Vec<_> = entities
+            .iter()
+            .copied()
+            .filter(|(kind, _, _)| kind.counts_events())
+            .collect();
         let common = Common::new(o);
         let pipeline = client.pipeline();
-        // A single Redis takes the whole decision, reservation first, in one call; a
-        // cluster needs each entity's keys in their own call (one slot each) and the
-        // reservation as a plain SET, all in one pipeline.
+        // A single Redis takes the decision's counting, reservation first, in one call;
+        // a cluster needs each entity's keys in their own call (one slot each) and the
+        // reservation as a plain SET. Then every entity's counters, read whole by plain
+        // GETs (no Lua copies). All of it one pipeline: one round trip.
         let in_script = !self.clustered;
-        if let (Some(record), false) = (o.reservation, in_script) {
+        let separate_reservation = o.reservation.is_some() && !in_script;
+        if let (Some(record), true) = (o.reservation, separate_reservation) {
             let () = pipeline
                 .set(
                     self.decision_key(o.transaction_id),
@@ -142,14 +149,17 @@ impl RedisStore {
                 )
                 .await?;
         }
-        let per_call = if in_script { entities.len().max(1) } else { 1 };
         let groups: Vec<&[_]> = if in_script {
-            vec![&entities[..]]
+            vec![&counted[..]]
         } else {
-            entities.chunks(per_call).collect()
+            counted.chunks(1).collect()
         };
+        let mut scripts = 0;
         for (i, group) in groups.iter().enumerate() {
             let reserve = (in_script && i == 0).then_some(o.reservation).flatten();
+            if group.is_empty() && reserve.is_none() {
+                continue;
+            }
             let call = self.script_call(&common, reserve, o.transaction_id, group);
             // fred's pipeline has no evalsha, so EVALSHA goes as a custom command, routed
             // in a cluster by its first key (argument 2, after the sha and the key count).
@@ -159,19 +169,28 @@ impl RedisStore {
                     call,
                 )
                 .await?;
+            scripts += 1;
+        }
+        for (kind, id, _) in &entities {
+            let () = pipeline.get(self.counters_key(*kind, id)).await?;
         }
         crate::metrics::redis_round_trip("observe");
         let replies: Vec<Value> = tokio::time::timeout(self.timeout, pipeline.all())
             .await
             .map_err(|_| StoreError::Timeout)??;
+        if replies.len() != usize::from(separate_reservation) + scripts + entities.len() {
+            return Err(StoreError::Protocol(
+                "velocity pipeline reply has the wrong length".into(),
+            ));
+        }
         let mut replies = replies.into_iter();
         let mut observed = Observed::default();
-        if o.reservation.is_some() && !in_script {
+        if separate_reservation {
             observed.stored_decision = record_of(replies.next())?;
         }
-        let mut parsed = Vec::with_capacity(entities.len());
-        for reply in replies {
-            let Value::Array(items) = reply else {
+        let mut dups: Vec<bool> = Vec::with_capacity(counted.len());
+        for _ in 0..scripts {
+            let Some(Value::Array(items)) = replies.next() else {
                 return Err(StoreError::Protocol("velocity script reply is not an array".into()));
             };
             let mut items = items.into_iter();
@@ -181,29 +200,31 @@ impl RedisStore {
                 observed.stored_decision = first;
                 return Ok(observed);
             }
-            let rest: Vec<Value> = items.collect();
-            for chunk in rest.chunks(2) {
-                parsed.push(chunk.to_vec());
-            }
+            dups.extend(items.map(|v| v.as_i64() == Some(1)));
         }
-        if parsed.len() != entities.len() {
+        if dups.len() != counted.len() {
             return Err(StoreError::Protocol(
                 "velocity script reply has the wrong length".into(),
             ));
         }
-        for ((kind, _, _), reply) in entities.iter().zip(parsed) {
-            let [dup, counters] = <[Value; 2]>::try_from(reply)
-                .map_err(|_| StoreError::Protocol("velocity script: an entity's reply is not 2 values".into()))?;
+        let mut dups = dups.into_iter();
+        for ((kind, _, _), reply) in entities.iter().zip(replies) {
             let layout = state::Layout::of(*kind, self.limits.max_linked as usize);
-            let bytes = counters.as_bytes().unwrap_or_default();
+            let bytes = reply.as_bytes().unwrap_or_default();
             let mut stats = if kind.counts_events() {
-                state::read(bytes, &layout, o.at_ms)
+                EntityStats {
+                    already_counted: dups.next().unwrap_or(false),
+                    ..state::read(bytes, &layout, o.at_ms)
+                }
             } else {
                 EntityStats::default()
             };
-            stats.already_counted = dup.as_i64() == Some(1);
             if o.labels {
-                let view = if bytes.len() == layout.len() { &bytes[layout.labels_at()..] } else { &[][..] };
+                let view = if layout.holds(bytes) {
+                    &bytes[layout.labels_at()..]
+                } else {
+                    &[][..]
+                };
                 stats.labels = Some(read_view(view, *kind, o.at_ms));
             }
             observed.snapshot.set(*kind, stats);
@@ -221,26 +242,34 @@ impl RedisStore {
     ) -> Vec<Value> {
         let reserving = reserve.is_some();
         let n_keys = usize::from(reserving) + group.len();
-        let mut args: Vec<Value> = Vec::with_capacity(2 + n_keys + COMMON_ARGS + 3 * group.len());
+        let mut args: Vec<Value> = Vec::with_capacity(2 + n_keys + 2 + COMMON_ARGS + 14 * group.len());
         args.push(self.script_sha.as_str().into());
         args.push((n_keys as i64).into());
         if reserving {
             args.push(self.decision_key(transaction_id).into());
         }
         for (kind, id, _) in group {
-            args.push(format!("{}:st", self.entity_key(*kind, id)).into());
+            args.push(self.counters_key(*kind, id).into());
         }
         args.push(if reserving { "1" } else { "0" }.into());
         args.push(reserve.unwrap_or("").into());
         args.extend(common.args.iter().cloned());
         for (kind, _, linked) in group {
-            let links = if kind.keeps_links() { self.limits.max_linked } else { 0 };
-            args.push(script_flags(*kind, common.labels).into());
-            args.push(Value::from(links.to_string()));
-            args.push(match linked {
-                Some(member) => Value::Bytes(state::hash(member).to_le_bytes().to_vec().into()),
-                None => "".into(),
-            });
+            let layout = state::Layout::of(*kind, self.limits.max_linked as usize);
+            args.push(if layout.sums { "s" } else { "" }.into());
+            args.push(Value::from(layout.links.to_string()));
+            match linked.filter(|_| layout.links > 0).map(state::hash) {
+                Some(h) => {
+                    args.push(Value::Bytes(h.to_be_bytes().to_vec().into()));
+                    args.push(h.to_string().into());
+                }
+                None => args.extend([Value::from(""), Value::from("")]),
+            }
+            args.extend(
+                state::slot_bit_offsets(&layout, common.at_ms)
+                    .iter()
+                    .map(|o| Value::from(o.to_string())),
+            );
         }
         args
     }
@@ -307,6 +336,7 @@ impl RedisStore {
             for suffix in ["fr", "lb", "dc", "st"] {
                 args.push(format!("{base}:{suffix}").into());
             }
+            let layout = state::Layout::of(*kind, self.limits.max_linked as usize);
             args.push(member.into());
             args.push(KEY_TTL_MS.to_string().into());
             args.push(self.limits.max_events.to_string().into());
@@ -330,8 +360,10 @@ impl RedisStore {
                 );
             }
             args.extend(VIEW_SLOTS.iter().map(|s| Value::from(s.to_string())));
-            let layout = state::Layout::of(*kind, self.limits.max_linked as usize);
             args.push(layout.labels_at().to_string().into());
+            args.push(layout.len().to_string().into());
+            args.push(state::VERSION.to_string().into());
+            args.push(layout.links.to_string().into());
             let () = pipeline
                 .custom(
                     CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false),
@@ -442,6 +474,10 @@ impl RedisStore {
         Ok(client.custom(fred::cmd!("ZCARD"), vec![key]).await?)
     }
 
+    fn counters_key(&self, kind: EntityKind, id: &str) -> String {
+        format!("{}:st", self.entity_key(kind, id))
+    }
+
     /// An entity's keys share this base, and with it a hash tag: one cluster slot.
     fn entity_key(&self, kind: EntityKind, id: &str) -> String {
         format!("{}:{}:{{{id}}}", self.prefix, kind.as_str())
@@ -452,11 +488,11 @@ impl RedisStore {
     }
 }
 
-/// velocity.lua's ARGV[3..=15], the same for every call of a decision: numbers
+/// velocity.lua's ARGV[3..=18], the same for every call of a decision: numbers
 /// formatted here once, the ring and the tiers from `state` (defined there only).
 struct Common {
     args: Vec<Value>,
-    labels: bool,
+    at_ms: i64,
 }
 
 impl Common {
@@ -466,7 +502,7 @@ impl Common {
         args.push(RESERVATION_TTL_MS.to_string().into());
         args.push(ts.to_string().into());
         args.push(Value::Bytes(
-            state::hash(o.transaction_id).to_le_bytes().to_vec().into(),
+            state::hash(o.transaction_id).to_be_bytes().to_vec().into(),
         ));
         args.push(o.amount_ref_minor.map(|a| a.to_string()).unwrap_or_default().into());
         args.push(KEY_TTL_MS.to_string().into());
@@ -474,8 +510,11 @@ impl Common {
         args.extend(TIERS.iter().map(|t| Value::from(t.slots.to_string())));
         args.push(RING.to_string().into());
         args.push(VIEW_LEN.to_string().into());
+        args.push(state::VERSION.to_string().into());
+        args.push(state::ttl_day(ts).to_string().into());
+        args.push(state::hash(o.transaction_id).to_string().into());
         debug_assert_eq!(args.len(), COMMON_ARGS);
-        Common { args, labels: o.labels }
+        Common { args, at_ms: ts }
     }
 }
 
@@ -488,43 +527,6 @@ fn record_of(v: Option<Value>) -> Result<Option<String>, StoreError> {
                 .as_string()
                 .ok_or_else(|| StoreError::Protocol("decision record is not a string".into()))?;
             Ok((!s.is_empty()).then_some(s))
-        }
-    }
-}
-
-/// What the script does for an entity (see velocity.lua's header). A table, not built
-/// per call: it is on every decision's path. The test below derives it from the
-/// `EntityKind` rules, so the two cannot drift apart.
-fn script_flags(kind: EntityKind, labels: bool) -> &'static str {
-    match (kind, labels) {
-        (EntityKind::Card | EntityKind::Customer, true) => "csl",
-        (EntityKind::Card | EntityKind::Customer, false) => "cs",
-        (EntityKind::Ip | EntityKind::Device, true) => "cl",
-        (EntityKind::Ip | EntityKind::Device, false) => "c",
-        (EntityKind::Email, true) => "l",
-        (EntityKind::Email, false) => "",
-    }
-}
-
-#[cfg(test)]
-mod flag_tests {
-    use super::*;
-
-    #[test]
-    fn the_flag_table_follows_the_entity_rules() {
-        let kinds = [
-            EntityKind::Card,
-            EntityKind::Customer,
-            EntityKind::Ip,
-            EntityKind::Device,
-            EntityKind::Email,
-        ];
-        for kind in kinds {
-            for labels in [false, true] {
-                let wanted = [(kind.counts_events(), 'c'), (kind.wants_sums(), 's'), (labels, 'l')];
-                let derived: String = wanted.iter().filter(|(on, _)| *on).map(|(_, f)| f).collect();
-                assert_eq!(script_flags(kind, labels), derived, "{kind:?}, labels {labels}");
-            }
         }
     }
 }

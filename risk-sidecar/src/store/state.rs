@@ -1,31 +1,34 @@
-//! One entity's velocity counters as one fixed-size byte string, so a decision reads
-//! and writes each entity with one `GET` and one `SET` whatever its history: the
-//! layout below, written by `velocity.lua` in Redis and by [`record`] in memory (the
-//! store suite checks the two produce the same bytes), read by [`read`] for both.
+//! One entity's velocity counters as one fixed-size byte string, so a decision's Redis
+//! work per entity does not grow with its history: the layout below, written by
+//! `velocity.lua` in Redis (reading a prefix with one `GETRANGE`, writing fields with
+//! one `BITFIELD`: Redis's Lua hashes every string it makes, byte by byte, so the script
+//! makes few) and by [`record`] in memory (the store suite checks the two produce the
+//! same bytes), read by [`read`] for both, from a plain `GET`.
 //!
-//! Little-endian, sections in this order (`*` only for kinds that keep them):
+//! Big-endian (as BITFIELD writes integers), sections in this order (`*` only for kinds that keep them):
 //!
 //! | section | slots | slot |
 //! |---|---|---|
-//! | header | 1 | first seen, i64 ms (0: none); 8 reserved bytes |
-//! | ring times | `RING` | i64 ms, newest first (0: empty) |
+//! | header | 1 | first seen i64 ms (0: none), largest time evicted from the ring i64, events recorded u32, day of the last TTL refresh i32, layout version u32, link slots u32 |
+//! | ring times | `RING` | i64 ms, in arrival order, slot = events recorded mod `RING` (0: empty) |
 //! | ring ids | `RING` | u32 CRC-32 of the transaction id, beside its time |
-//! | tier 0, 1, 2 | `TIERS[t].slots` | i32 bucket number, u32 events |
 //! | links* | `links` | u32 CRC-32 of the linked member, i64 last seen ms |
+//! | tier 0, 1, 2 | `TIERS[t].slots` | i32 bucket number, u32 events |
 //! | sums* (tier 1, 2) | as the tier | i64 amount sum, u32 events with an amount |
 //! | label view | `labels::VIEW_SLOTS` | i64 ms per slot, written by labels.lua only |
 //!
-//! An e-mail address keeps the label view alone.
+//! An e-mail address keeps the header and the label view alone.
 //!
-//! Counts over a window are exact while the ring reaches back past the window's start
-//! (an entity with at most `RING` events in it: almost every shopper, card and
-//! device); otherwise they come from the window's tier of buckets, which covers the
-//! event's bucket and the ones before it up to the window's length (so 1h from
-//! 5-minute buckets covers 55 to 60 minutes), and never less than the ring holds.
-//! 1m has no tier: beyond the ring it reads `RING` (at least that many). Amount sums
-//! are always bucketed: 24h by hours, 7d and 30d by days (UTC). A bucket slot holds
-//! one bucket number at a time: a later bucket takes it over, an earlier event whose
-//! slot holds a later bucket is too old for that tier and is left out of it.
+//! Counts over a window are exact while the ring holds every event after the window's
+//! start: no event newer than the start has been evicted from it (an entity with at most
+//! `RING` events in the window: almost every shopper, card and device). Otherwise they
+//! come from the window's tier of buckets, which covers the event's bucket and the ones
+//! before it up to the window's length (so 1h from 5-minute buckets covers 55 to 60
+//! minutes), and never less than the ring holds. 1m has no tier: beyond the ring it
+//! reads what the ring holds (at least `RING`). Amount sums are always bucketed: 24h by
+//! hours, 7d and 30d by days (UTC). A bucket slot holds one bucket number at a time: a
+//! later bucket takes it over, an earlier event whose slot holds a later bucket is too
+//! old for that tier and is left out of it.
 
 use super::labels::VIEW_LEN;
 use super::{DAY_MS, EntityKind, EntityStats, HOUR_MS, WINDOWS_MS};
@@ -61,10 +64,19 @@ const WINDOW_TIER: [Option<usize>; 5] = [None, Some(0), Some(1), Some(2), Some(2
 /// The tiers the amount sums over 24h, 7d and 30d come from.
 const SUM_TIER: [usize; 3] = [1, 2, 2];
 
-const HEADER: usize = 16;
+/// The layout's version, in the header: a string of another version reads as new.
+pub const VERSION: u32 = 2;
+const HEADER: usize = 32;
 const TIER_SLOT: usize = 8;
 const LINK_SLOT: usize = 12;
 const SUM_SLOT: usize = 12;
+/// Header fields.
+const FIRST: usize = 0;
+const EVICTED: usize = 8;
+const RECORDED: usize = 16;
+const TTL_DAY: usize = 20;
+const VERSION_AT: usize = 24;
+const LINKS_AT: usize = 28;
 
 /// Where each section starts, for one kind of entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,8 +98,11 @@ impl Layout {
     const fn ring_ids(&self) -> usize {
         HEADER + 8 * RING
     }
-    const fn tier(&self, t: usize) -> usize {
-        let mut at = self.ring_ids() + 4 * RING;
+    pub const fn links_at(&self) -> usize {
+        self.ring_ids() + 4 * RING
+    }
+    pub const fn tier(&self, t: usize) -> usize {
+        let mut at = self.links_at() + self.links * LINK_SLOT;
         let mut i = 0;
         while i < t {
             at += TIERS[i].slots * TIER_SLOT;
@@ -95,11 +110,12 @@ impl Layout {
         }
         at
     }
-    fn links_at(&self) -> usize {
+    /// The prefix velocity.lua reads before it writes: header to the last tier.
+    pub const fn read_len(&self) -> usize {
         self.tier(TIERS.len())
     }
-    fn sums_at(&self, t: usize) -> usize {
-        let mut at = self.links_at() + self.links * LINK_SLOT;
+    pub fn sums_at(&self, t: usize) -> usize {
+        let mut at = self.read_len();
         for tier in &TIERS[1..t] {
             at += tier.slots * SUM_SLOT;
         }
@@ -108,14 +124,46 @@ impl Layout {
     /// Where the label view starts: after the counters.
     pub fn labels_at(&self) -> usize {
         match (self.counts, self.sums) {
-            (false, _) => 0,
+            (false, _) => HEADER,
             (true, true) => self.sums_at(TIERS.len()),
-            (true, false) => self.links_at() + self.links * LINK_SLOT,
+            (true, false) => self.read_len(),
         }
     }
     pub fn len(&self) -> usize {
         self.labels_at() + VIEW_LEN
     }
+    /// A string of this layout with nothing recorded.
+    pub fn empty(&self) -> Vec<u8> {
+        let mut state = vec![0; self.len()];
+        state[VERSION_AT..VERSION_AT + 4].copy_from_slice(&VERSION.to_be_bytes());
+        state[LINKS_AT..LINKS_AT + 4].copy_from_slice(&(self.links as u32).to_be_bytes());
+        state
+    }
+    /// Whether `state` is a string of this layout.
+    pub fn holds(&self, state: &[u8]) -> bool {
+        state.len() == self.len()
+            && u32_at(state, VERSION_AT) == VERSION
+            && u32_at(state, LINKS_AT) as usize == self.links
+    }
+}
+
+/// The bit offsets of an event's slot fields, as velocity.lua's BITFIELD takes them:
+/// per tier its bucket number and count, then the sums of tiers 1 and 2 (sum, count;
+/// 0 when the layout keeps none).
+pub fn slot_bit_offsets(layout: &Layout, ts: i64) -> [usize; 10] {
+    let mut out = [0; 10];
+    for (t, tier) in TIERS.iter().enumerate() {
+        let slot = ts.div_euclid(tier.width_ms).rem_euclid(tier.slots as i64) as usize;
+        let at = layout.tier(t) + slot * TIER_SLOT;
+        out[2 * t] = 8 * at;
+        out[2 * t + 1] = 8 * (at + 4);
+        if layout.sums && t > 0 {
+            let s = layout.sums_at(t) + slot * SUM_SLOT;
+            out[4 + 2 * t] = 8 * s;
+            out[5 + 2 * t] = 8 * (s + 8);
+        }
+    }
+    out
 }
 
 /// One event as the counters record it.
@@ -127,60 +175,89 @@ pub struct Event {
     pub link_hash: Option<u32>,
 }
 
+/// The day number (UTC) an event refreshes its key's TTL on: the key's TTL is set again
+/// only when this changes, which keeps `PEXPIRE` off most decisions.
+pub fn ttl_day(at_ms: i64) -> i32 {
+    at_ms.div_euclid(DAY_MS) as i32
+}
+
 /// A transaction id's or a member's 4-byte hash, as stored and as sent to the script.
 pub fn hash(s: &str) -> u32 {
     crc32fast::hash(s.as_bytes())
 }
 
 fn i64_at(b: &[u8], at: usize) -> i64 {
-    i64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+    i64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 fn i32_at(b: &[u8], at: usize) -> i32 {
-    i32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+    i32::from_be_bytes(b[at..at + 4].try_into().expect("4 bytes"))
 }
 fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+    u32::from_be_bytes(b[at..at + 4].try_into().expect("4 bytes"))
 }
 
 /// Whether the ring already holds this transaction (a retry): it is not counted again.
 pub fn seen(state: &[u8], tx_hash: u32) -> bool {
+    if state.len() < HEADER + 12 * RING {
+        return false;
+    }
     let at = HEADER + 8 * RING;
     (0..RING).any(|i| u32_at(state, at + 4 * i) == tx_hash && i64_at(state, HEADER + 8 * i) != 0)
 }
 
-/// Records one event (the caller has checked [`seen`]). The same steps as velocity.lua.
+/// Records one event in a string of the layout (the caller has checked [`seen`]). The
+/// same steps as velocity.lua.
 pub fn record(state: &mut [u8], layout: &Layout, e: &Event) {
     let ts = e.at_ms;
-    let first = i64_at(state, 0);
+    let first = i64_at(state, FIRST);
     if first == 0 || ts < first {
-        state[0..8].copy_from_slice(&ts.to_le_bytes());
+        put_i64(state, FIRST, ts);
     }
-    // Ring: the first slot holding an older time (or empty) takes the event; the
-    // rest move down one and the oldest falls off.
-    if let Some(pos) = (0..RING).find(|&i| i64_at(state, HEADER + 8 * i) < ts) {
-        let times = HEADER;
-        let ids = layout.ring_ids();
-        state.copy_within(times + 8 * pos..times + 8 * (RING - 1), times + 8 * (pos + 1));
-        state.copy_within(ids + 4 * pos..ids + 4 * (RING - 1), ids + 4 * (pos + 1));
-        state[times + 8 * pos..times + 8 * pos + 8].copy_from_slice(&ts.to_le_bytes());
-        state[ids + 4 * pos..ids + 4 * pos + 4].copy_from_slice(&e.tx_hash.to_le_bytes());
+    let recorded = u32_at(state, RECORDED);
+    let slot = recorded as usize % RING;
+    let evicted = i64_at(state, HEADER + 8 * slot);
+    if evicted > i64_at(state, EVICTED) {
+        put_i64(state, EVICTED, evicted);
+    }
+    put_u32(state, RECORDED, recorded.wrapping_add(1));
+    put_i32(state, TTL_DAY, ttl_day(ts));
+    put_i64(state, HEADER + 8 * slot, ts);
+    put_u32(state, layout.ring_ids() + 4 * slot, e.tx_hash);
+    if let Some(h) = e.link_hash.filter(|_| layout.links > 0) {
+        let base = layout.links_at();
+        // The member's own slot, else the first least recently seen (an empty one).
+        let mut pick: Option<(usize, i64)> = None;
+        let mut pick_last = 0;
+        for i in 0..layout.links {
+            let (member, last) = (
+                u32_at(state, base + LINK_SLOT * i),
+                i64_at(state, base + LINK_SLOT * i + 4),
+            );
+            if member == h && last != 0 {
+                pick = Some((i, last.max(ts)));
+                break;
+            }
+            if pick.is_none() || last < pick_last {
+                pick = Some((i, ts));
+                pick_last = last;
+            }
+        }
+        if let Some((i, last)) = pick {
+            put_u32(state, base + LINK_SLOT * i, h);
+            put_i64(state, base + LINK_SLOT * i + 4, last);
+        }
     }
     for (t, tier) in TIERS.iter().enumerate() {
         let bucket = ts.div_euclid(tier.width_ms) as i32;
         let slot = bucket.rem_euclid(tier.slots as i32) as usize;
         let at = layout.tier(t) + slot * TIER_SLOT;
-        let held = i32_at(state, at);
-        let reset = held < bucket || u32_at(state, at + 4) == 0;
-        if held > bucket && !reset {
+        let (held, events) = (i32_at(state, at), u32_at(state, at + 4));
+        let reset = held < bucket || events == 0;
+        if !reset && held != bucket {
             continue;
         }
-        let count = if reset {
-            1
-        } else {
-            u32_at(state, at + 4).saturating_add(1)
-        };
-        state[at..at + 4].copy_from_slice(&bucket.to_le_bytes());
-        state[at + 4..at + 8].copy_from_slice(&count.to_le_bytes());
+        put_i32(state, at, bucket);
+        put_u32(state, at + 4, if reset { 1 } else { events.wrapping_add(1) });
         if layout.sums && t > 0 {
             let s = layout.sums_at(t) + slot * SUM_SLOT;
             let (mut sum, mut n) = if reset {
@@ -189,39 +266,24 @@ pub fn record(state: &mut [u8], layout: &Layout, e: &Event) {
                 (i64_at(state, s), u32_at(state, s + 8))
             };
             if let Some(a) = e.amount {
-                sum += a;
-                n += 1;
+                // Wrapping, as BITFIELD's INCRBY does.
+                sum = sum.wrapping_add(a);
+                n = n.wrapping_add(1);
             }
-            state[s..s + 8].copy_from_slice(&sum.to_le_bytes());
-            state[s + 8..s + 12].copy_from_slice(&n.to_le_bytes());
+            put_i64(state, s, sum);
+            put_u32(state, s + 8, n);
         }
     }
-    if let Some(h) = e.link_hash.filter(|_| layout.links > 0) {
-        let base = layout.links_at();
-        let slots = (0..layout.links).map(|i| {
-            (
-                i,
-                u32_at(state, base + LINK_SLOT * i),
-                i64_at(state, base + LINK_SLOT * i + 4),
-            )
-        });
-        // The member's own slot, else an empty one, else the least recently seen.
-        let mut pick: Option<(usize, i64)> = None;
-        for (i, member, last) in slots {
-            if member == h && last != 0 {
-                pick = Some((i, last.max(ts)));
-                break;
-            }
-            if pick.is_none_or(|(p, _)| last < i64_at(state, base + LINK_SLOT * p + 4)) {
-                pick = Some((i, ts));
-            }
-        }
-        if let Some((i, last)) = pick {
-            let at = base + LINK_SLOT * i;
-            state[at..at + 4].copy_from_slice(&h.to_le_bytes());
-            state[at + 4..at + 12].copy_from_slice(&last.to_le_bytes());
-        }
-    }
+}
+
+fn put_i64(b: &mut [u8], at: usize, v: i64) {
+    b[at..at + 8].copy_from_slice(&v.to_be_bytes());
+}
+fn put_i32(b: &mut [u8], at: usize, v: i32) {
+    b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+}
+fn put_u32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_be_bytes());
 }
 
 /// The counters as a decision at `ts` sees them. `state` has the layout's length
@@ -254,7 +316,7 @@ pub fn read(state: &[u8], layout: &Layout, ts: i64) -> EntityStats {
             stats.amount_n[i] = n;
         }
     }
-    let first = i64_at(state, 0);
+    let first = i64_at(state, FIRST);
     stats.first_seen_ms = if first == 0 { ts } else { first };
     let base = layout.links_at();
     stats.linked_24h = (0..layout.links)
@@ -304,15 +366,15 @@ mod tests {
     #[test]
     fn the_layout_is_the_documented_size() {
         let card = Layout::of(EntityKind::Card, 16);
-        assert_eq!(card.len(), 16 + 12 * RING + 8 * 66 + 12 * 16 + 12 * 54 + VIEW_LEN);
-        assert_eq!(Layout::of(EntityKind::Ip, 16).len(), 16 + 12 * RING + 8 * 66 + VIEW_LEN);
-        assert_eq!(Layout::of(EntityKind::Email, 16).len(), VIEW_LEN);
+        assert_eq!(card.len(), 32 + 12 * RING + 12 * 16 + 8 * 66 + 12 * 54 + VIEW_LEN);
+        assert_eq!(Layout::of(EntityKind::Ip, 16).len(), 32 + 12 * RING + 8 * 66 + VIEW_LEN);
+        assert_eq!(Layout::of(EntityKind::Email, 16).len(), 32 + VIEW_LEN);
     }
 
     #[test]
     fn the_ring_counts_exactly_then_the_buckets_take_over() {
         let layout = Layout::of(EntityKind::Ip, 0);
-        let mut state = vec![0; layout.len()];
+        let mut state = layout.empty();
         // 30 events a minute apart: the ring holds the newest 20.
         for i in 0..30 {
             record(&mut state, &layout, &event(T0 + i * 60_000, &format!("t{i}")));
@@ -331,7 +393,7 @@ mod tests {
     #[test]
     fn an_event_older_than_a_slots_bucket_is_left_out_of_that_tier() {
         let layout = Layout::of(EntityKind::Card, 4);
-        let mut state = vec![0; layout.len()];
+        let mut state = layout.empty();
         record(&mut state, &layout, &event(T0, "a"));
         // 12 five-minute buckets later the slot belongs to a later bucket.
         record(&mut state, &layout, &event(T0 + 60 * 60_000, "b"));

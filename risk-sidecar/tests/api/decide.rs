@@ -100,8 +100,7 @@ async fn concurrent_requests_for_one_transaction_get_one_decision_counted_once()
             let body = request(&t, &card);
             // Eight at once, on several workers: one holds the reservation, the rest
             // wait for its decision.
-            let answers =
-                futures::future::join_all((0..8).map(|_| app.post_decision(&body))).await;
+            let answers = futures::future::join_all((0..8).map(|_| app.post_decision(&body))).await;
             let mut ids = std::collections::BTreeSet::new();
             for answer in answers {
                 assert_eq!(answer.status(), 200, "{backend:?}");
