@@ -55,105 +55,131 @@ local IDS = HEADER + 8 * RING
 local LINKS_AT = IDS + 4 * RING
 
 -- The same steps as state.rs's `record`; returns 1 when the ring already held the
--- transaction (nothing written), else 0.
-local function count(key, sums, links, link, link_s, offsets)
-  local tier_at = {LINKS_AT + 12 * links}
-  tier_at[2] = tier_at[1] + 8 * SLOTS[1]
-  tier_at[3] = tier_at[2] + 8 * SLOTS[2]
-  local read_len = tier_at[3] + 8 * SLOTS[3]
-  local sums_at = {nil, read_len, read_len + 12 * SLOTS[2]}
-  local len = (sums and (sums_at[3] + 12 * SLOTS[3]) or read_len) + VIEW
-
+-- transaction (nothing written), else 0. Written for the Lua VM's cost (about a tenth
+-- of a microsecond a statement here): C string searches instead of loops, one op
+-- table filled by index, offsets from ARGV[j + ...].
+local function count(key, sums, links, link, link_s, j)
+  local tier1 = LINKS_AT + 12 * links
+  local tier2 = tier1 + 8 * SLOTS[1]
+  local tier3 = tier2 + 8 * SLOTS[2]
+  local read_len = tier3 + 8 * SLOTS[3]
   local raw = redis.call('GETRANGE', key, '0', string.format('%d', read_len - 1))
+  local ops, k = {}, 0
+  local first, evicted, recorded, day, version, slots = 0, 0, 0, -1, 0, 0
   local fresh = #raw < read_len
   if not fresh then
-    local version, slots = struct.unpack('>I4I4', raw, 25)
+    first, evicted, recorded, day, version, slots = struct.unpack('>i8i8I4i4I4I4', raw, 1)
     fresh = version ~= VERSION or slots ~= links
   end
-  local ops = {}
-  -- `at`: a bit offset, as a string.
-  local function op(kind, ty, at, v)
-    ops[#ops + 1] = kind; ops[#ops + 1] = ty; ops[#ops + 1] = at; ops[#ops + 1] = v
-  end
-  local function bit(byte) return string.format('%d', byte * 8) end
-  local first, evicted, recorded, day = 0, 0, 0, -1
   if fresh then
     -- A new entity: BITFIELD makes the string, zero-filled to its last byte. A string of
     -- another layout (rare: a changed setting) is first replaced by zeros.
+    local len = (sums and (read_len + 12 * (SLOTS[2] + SLOTS[3])) or read_len) + VIEW
     if #raw > 0 then
       local z = '\0\0\0\0\0\0\0\0'
       while #z < len do z = z .. z end
       redis.call('SET', key, string.sub(z, 1, len))
     end
-    op('SET', 'u8', bit(len - 1), '0')
-    op('SET', 'u32', '192', ARGV[16])
-    op('SET', 'u32', '224', string.format('%d', links))
+    first, evicted, recorded, day = 0, 0, 0, -1
+    ops[1], ops[2], ops[3], ops[4] = 'SET', 'u8', string.format('%d', 8 * (len - 1)), '0'
+    ops[5], ops[6], ops[7], ops[8] = 'SET', 'u32', '192', ARGV[16]
+    ops[9], ops[10], ops[11], ops[12] = 'SET', 'u32', '224', ARGV[j + 1]
+    k = 12
   else
-    local ids = string.sub(raw, IDS + 1, IDS + 4 * RING)
-    local from = 1
-    while true do
-      local at = string.find(ids, txh, from, true)
-      if not at then break end
-      if (at - 1) % 4 == 0 and struct.unpack('>i8', raw, HEADER + 2 * (at - 1) + 1) ~= 0 then return 1 end
-      from = at + 1
+    local at = string.find(raw, txh, IDS + 1, true)
+    while at and at <= IDS + 4 * RING do
+      if (at - 1 - IDS) % 4 == 0 and struct.unpack('>i8', raw, HEADER + 2 * (at - 1 - IDS) + 1) ~= 0 then
+        return 1
+      end
+      at = string.find(raw, txh, at + 1, true)
     end
-    first, evicted, recorded, day = struct.unpack('>i8i8I4i4', raw, 1)
   end
 
-  if first == 0 or ts < first then op('SET', 'i64', '0', ts_s) end
+  if first == 0 or ts < first then
+    ops[k + 1], ops[k + 2], ops[k + 3], ops[k + 4] = 'SET', 'i64', '0', ts_s
+    k = k + 4
+  end
   local slot = recorded % RING
-  local old = 0
-  if not fresh then old = struct.unpack('>i8', raw, HEADER + 8 * slot + 1) end
-  if old > evicted then op('SET', 'i64', '64', string.format('%d', old)) end
-  op('INCRBY', 'u32', '128', '1')
-  if day ~= DAY then op('SET', 'i32', '160', DAY_S) end
-  op('SET', 'i64', bit(HEADER + 8 * slot), ts_s)
-  op('SET', 'u32', bit(IDS + 4 * slot), txh_s)
+  if not fresh then
+    local old = struct.unpack('>i8', raw, HEADER + 8 * slot + 1)
+    if old > evicted then
+      ops[k + 1], ops[k + 2], ops[k + 3], ops[k + 4] = 'SET', 'i64', '64', string.format('%d', old)
+      k = k + 4
+    end
+  end
+  ops[k + 1], ops[k + 2], ops[k + 3], ops[k + 4] = 'INCRBY', 'u32', '128', '1'
+  ops[k + 5], ops[k + 6], ops[k + 7], ops[k + 8] = 'SET', 'i64', string.format('%d', 8 * (HEADER + 8 * slot)), ts_s
+  ops[k + 9], ops[k + 10], ops[k + 11], ops[k + 12] = 'SET', 'u32', string.format('%d', 8 * (IDS + 4 * slot)), txh_s
+  k = k + 12
+  if day ~= DAY then
+    ops[k + 1], ops[k + 2], ops[k + 3], ops[k + 4] = 'SET', 'i32', '160', DAY_S
+    k = k + 4
+  end
 
   if link ~= '' and links > 0 then
     -- The member's own slot, else the first least recently seen (an empty one).
-    local pick, pick_last, last_seen = nil, nil, ts
-    for i = 0, links - 1 do
-      local at = LINKS_AT + 12 * i
-      local last = fresh and 0 or struct.unpack('>i8', raw, at + 5)
-      if last ~= 0 and string.sub(raw, at + 1, at + 4) == link then
-        pick, last_seen = i, math.max(last, ts)
-        break
+    local pick, last_seen = nil, ts_s
+    if not fresh then
+      local at = string.find(raw, link, LINKS_AT + 1, true)
+      while at and at < tier1 do
+        if (at - 1 - LINKS_AT) % 12 == 0 then
+          local last = struct.unpack('>i8', raw, at + 4)
+          if last ~= 0 then
+            pick = (at - 1 - LINKS_AT) / 12
+            if last > ts then last_seen = string.format('%d', last) end
+            break
+          end
+        end
+        at = string.find(raw, link, at + 1, true)
       end
-      if pick == nil or last < pick_last then pick, pick_last = i, last end
+      if not pick then
+        local lasts = {struct.unpack('>' .. string.rep('xxxxi8', links), raw, LINKS_AT + 1)}
+        local least = lasts[1]
+        pick = 0
+        for i = 2, links do
+          if lasts[i] < least then pick, least = i - 1, lasts[i] end
+        end
+      end
+    else
+      pick = 0
     end
-    op('SET', 'u32', bit(LINKS_AT + 12 * pick), link_s)
-    op('SET', 'i64', bit(LINKS_AT + 12 * pick + 4), last_seen == ts and ts_s or string.format('%d', last_seen))
+    local at = 8 * (LINKS_AT + 12 * pick)
+    ops[k + 1], ops[k + 2], ops[k + 3], ops[k + 4] = 'SET', 'u32', string.format('%d', at), link_s
+    ops[k + 5], ops[k + 6], ops[k + 7], ops[k + 8] = 'SET', 'i64', string.format('%d', at + 32), last_seen
+    k = k + 8
   end
 
+  local tier_at = {tier1, tier2, tier3}
   for t = 1, 3 do
     local b = BUCKET[t]
-    local slot_t = b % SLOTS[t]
-    local at = tier_at[t] + 8 * slot_t
     local held, events = 0, 0
-    if not fresh then held, events = struct.unpack('>i4I4', raw, at + 1) end
+    if not fresh then held, events = struct.unpack('>i4I4', raw, tier_at[t] + 8 * (b % SLOTS[t]) + 1) end
     local reset = held < b or events == 0
     if reset or held == b then
-      local stamp_at, count_at = offsets[2 * t - 1], offsets[2 * t]
+      local o = j + 2 * t + 2
       if reset then
-        op('SET', 'i32', stamp_at, BUCKET_S[t])
-        op('SET', 'u32', count_at, '1')
+        ops[k + 1], ops[k + 2], ops[k + 3], ops[k + 4] = 'SET', 'i32', ARGV[o], BUCKET_S[t]
+        ops[k + 5], ops[k + 6], ops[k + 7], ops[k + 8] = 'SET', 'u32', ARGV[o + 1], '1'
+        k = k + 8
       else
-        op('INCRBY', 'u32', count_at, '1')
+        ops[k + 1], ops[k + 2], ops[k + 3], ops[k + 4] = 'INCRBY', 'u32', ARGV[o + 1], '1'
+        k = k + 4
       end
       if sums and t > 1 then
-        local sum_at, n_at = offsets[2 * t + 3], offsets[2 * t + 4]
+        local q = j + 2 * t + 6
         if reset then
-          op('SET', 'i64', sum_at, amount and amount_s or '0')
-          op('SET', 'u32', n_at, amount and '1' or '0')
+          ops[k + 1], ops[k + 2], ops[k + 3], ops[k + 4] = 'SET', 'i64', ARGV[q], amount and amount_s or '0'
+          ops[k + 5], ops[k + 6], ops[k + 7], ops[k + 8] = 'SET', 'u32', ARGV[q + 1], amount and '1' or '0'
+          k = k + 8
         elseif amount then
-          op('INCRBY', 'i64', sum_at, amount_s)
-          op('INCRBY', 'u32', n_at, '1')
+          ops[k + 1], ops[k + 2], ops[k + 3], ops[k + 4] = 'INCRBY', 'i64', ARGV[q], amount_s
+          ops[k + 5], ops[k + 6], ops[k + 7], ops[k + 8] = 'INCRBY', 'u32', ARGV[q + 1], '1'
+          k = k + 8
         end
       end
     end
   end
-  redis.call('BITFIELD', key, unpack(ops))
+  redis.call('BITFIELD', key, unpack(ops, 1, k))
   if fresh or day ~= DAY then redis.call('PEXPIRE', key, ttl) end
   return 0
 end
@@ -161,8 +187,6 @@ end
 local out = {''}
 for e = 0, n - 1 do
   local j = COMMON + 1 + PER * e
-  local offsets = {}
-  for k = 1, 10 do offsets[k] = ARGV[j + 3 + k] end
-  out[#out + 1] = count(KEYS[r + e + 1], ARGV[j] == 's', tonumber(ARGV[j + 1]), ARGV[j + 2], ARGV[j + 3], offsets)
+  out[e + 2] = count(KEYS[r + e + 1], ARGV[j] == 's', tonumber(ARGV[j + 1]), ARGV[j + 2], ARGV[j + 3], j)
 end
 return out
