@@ -18,7 +18,7 @@ dir=$(mktemp -d)
 RISK__SERVER__PORT=$port RISK__SERVER__WORKERS=1 RISK__REDIS__URL=$redis_url RISK__REDIS__KEY_PREFIX=$prefix \
   RISK__DECISION__BUDGET_MS=2000 RISK__REDIS__COMMAND_TIMEOUT_MS=2000 RUST_LOG=warn \
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$dir/cg.out" \
-  ./target/release/risk-sidecar > "$dir/sidecar.log" 2>&1 &
+  "${SIDECAR_BINARY:-./target/release/risk-sidecar}" > "$dir/sidecar.log" 2>&1 &
 vpid=$!
 trap 'kill -TERM $vpid 2>/dev/null; wait $vpid 2>/dev/null || true; scripts/purge-keys.sh "$prefix*" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 for _ in $(seq 1 600); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
@@ -52,5 +52,6 @@ callgrind_control -i off "$vpid" >/dev/null 2>&1
 sleep 1
 dump=$(ls -t "$dir"/cg.out* | head -1)
 total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ && !t {gsub(",", "", $1); t = $1} END {print t}')
+cp "$dump" "$out/callgrind.out"
 callgrind_annotate --threshold=60 "$dump" 2>/dev/null | sed -n '1,60p' > "$out/callgrind-top.txt" || true
 python3 -c "import sys; t, n = int(sys.argv[1]), int(sys.argv[2]); print(f'INSTRUCTIONS per_decision={t / n:.0f} decisions={n} (callgrind, one worker, sequential)')" "$total" "$n"

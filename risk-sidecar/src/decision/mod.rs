@@ -84,8 +84,7 @@ impl DecisionService {
                 if let Some(record) = observed.stored_decision {
                     // A retry: the same decision, counted once (the store saw the id
                     // before), unless the payment itself changed.
-                    return self
-                        .answer_retry(store, start, &input.transaction_id, &record, &payment_key)
+                    return Box::pin(self.answer_retry(store, start, &input.transaction_id, &record, &payment_key))
                         .await;
                 }
                 Some(observed.snapshot)
@@ -131,11 +130,13 @@ impl DecisionService {
             store.finish_decision(&input.transaction_id, record);
             Ok(None)
         } else {
-            self.within(
+            // Boxed, as the rare paths below: inline, their futures (fred's are kilobytes)
+            // sat in every decision's, which actix moves.
+            Box::pin(self.within(
                 start,
                 store.store_decision(&input.transaction_id, &record),
                 "store_decision",
-            )
+            ))
             .await
         };
         crate::metrics::decision(response.decision, start.elapsed());
@@ -149,9 +150,7 @@ impl DecisionService {
             Ok(None) => json,
             // Lost a race with a concurrent retry: answer with the decision stored first.
             Ok(Some(first)) => {
-                return self
-                    .answer_retry(store, start, &input.transaction_id, &first, &payment_key)
-                    .await;
+                return Box::pin(self.answer_retry(store, start, &input.transaction_id, &first, &payment_key)).await;
             }
             Err(_) => {
                 response.degraded.push(Degraded::IdempotencyUnavailable);

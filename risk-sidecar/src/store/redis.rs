@@ -19,6 +19,9 @@ use crate::settings::RedisSettings;
 
 const VELOCITY_LUA: &str = include_str!("velocity.lua");
 const LABELS_LUA: &str = include_str!("labels.lua");
+/// One entity's changes to its fr, lb and dc sets (labels.lua's ARGV[4..=9]).
+type SetChanges = [Option<(LabelSet, SetChange)>; 3];
+
 /// velocity.lua's ARGV[3..=18]: after the reservation flag and record, before the entities' own.
 const COMMON_ARGS: usize = 16;
 
@@ -104,11 +107,13 @@ impl RedisStore {
 
     #[tracing::instrument(name = "Observe velocity", skip_all)]
     pub async fn observe(&self, o: &Observation<'_>) -> Result<Observed, StoreError> {
-        match self.observe_once(o).await {
+        // Boxed: the pipeline's future is kilobytes, and inline it was copied with the
+        // decision's each time that moved.
+        match Box::pin(self.observe_once(o)).await {
             // A restarted Redis has lost its script cache: load the script and retry once.
             Err(StoreError::Redis(e)) if e.details().contains("NOSCRIPT") => {
-                self.load(VELOCITY_LUA).await?;
-                self.observe_once(o).await
+                Box::pin(self.load(VELOCITY_LUA)).await?;
+                Box::pin(self.observe_once(o)).await
             }
             other => other,
         }
@@ -319,7 +324,7 @@ impl RedisStore {
         let client = self.connected()?;
         let pipeline = client.pipeline();
         // One call per entity, with the change to each of its three sets.
-        let mut entities: Vec<(EntityKind, &str, [Option<(LabelSet, SetChange)>; 3])> = Vec::new();
+        let mut entities: Vec<(EntityKind, &str, SetChanges)> = Vec::new();
         for (kind, id, set, change) in changes {
             let at = match entities.iter().position(|(k, i, _)| k == kind && i == id) {
                 Some(at) => at,
@@ -361,7 +366,7 @@ impl RedisStore {
             }
             args.extend(VIEW_SLOTS.iter().map(|s| Value::from(s.to_string())));
             args.push(layout.labels_at().to_string().into());
-            args.push(layout.len().to_string().into());
+            args.push(layout.size().to_string().into());
             args.push(state::VERSION.to_string().into());
             args.push(layout.links.to_string().into());
             let () = pipeline

@@ -129,19 +129,20 @@ impl Layout {
             (true, false) => self.read_len(),
         }
     }
-    pub fn len(&self) -> usize {
+    /// The string's length in bytes (never 0: there is always a header).
+    pub fn size(&self) -> usize {
         self.labels_at() + VIEW_LEN
     }
     /// A string of this layout with nothing recorded.
     pub fn empty(&self) -> Vec<u8> {
-        let mut state = vec![0; self.len()];
+        let mut state = vec![0; self.size()];
         state[VERSION_AT..VERSION_AT + 4].copy_from_slice(&VERSION.to_be_bytes());
         state[LINKS_AT..LINKS_AT + 4].copy_from_slice(&(self.links as u32).to_be_bytes());
         state
     }
     /// Whether `state` is a string of this layout.
     pub fn holds(&self, state: &[u8]) -> bool {
-        state.len() == self.len()
+        state.len() == self.size()
             && u32_at(state, VERSION_AT) == VERSION
             && u32_at(state, LINKS_AT) as usize == self.links
     }
@@ -286,24 +287,23 @@ fn put_u32(b: &mut [u8], at: usize, v: u32) {
     b[at..at + 4].copy_from_slice(&v.to_be_bytes());
 }
 
-/// The counters as a decision at `ts` sees them. `state` has the layout's length
-/// (anything else reads as a new entity).
+/// The counters as a decision at `ts` sees them. A string not of the layout reads as a
+/// new entity.
 pub fn read(state: &[u8], layout: &Layout, ts: i64) -> EntityStats {
     let mut stats = EntityStats::default();
-    if state.len() != layout.len() {
+    if !layout.holds(state) {
         return EntityStats {
             first_seen_ms: ts,
             ..stats
         };
     }
-    let ring: Vec<i64> = (0..RING)
-        .map(|i| i64_at(state, HEADER + 8 * i))
-        .filter(|t| *t != 0)
-        .collect();
+    let evicted = i64_at(state, EVICTED);
+    let ring = (0..RING).map(|i| i64_at(state, HEADER + 8 * i)).filter(|t| *t != 0);
     for (w, window) in WINDOWS_MS.iter().enumerate() {
         let bound = ts - window;
-        let in_ring = ring.iter().filter(|t| **t > bound).count() as u32;
-        let covered = ring.len() < RING || ring[RING - 1] <= bound;
+        let in_ring = ring.clone().filter(|t| *t > bound).count() as u32;
+        // Exact while nothing after the window's start has left the ring.
+        let covered = evicted <= bound;
         stats.counts[w] = match (covered, WINDOW_TIER[w]) {
             (true, _) | (false, None) => in_ring,
             (false, Some(t)) => in_ring.max(bucketed(state, layout, t, ts, *window).0),
@@ -366,9 +366,12 @@ mod tests {
     #[test]
     fn the_layout_is_the_documented_size() {
         let card = Layout::of(EntityKind::Card, 16);
-        assert_eq!(card.len(), 32 + 12 * RING + 12 * 16 + 8 * 66 + 12 * 54 + VIEW_LEN);
-        assert_eq!(Layout::of(EntityKind::Ip, 16).len(), 32 + 12 * RING + 8 * 66 + VIEW_LEN);
-        assert_eq!(Layout::of(EntityKind::Email, 16).len(), 32 + VIEW_LEN);
+        assert_eq!(card.size(), 32 + 12 * RING + 12 * 16 + 8 * 66 + 12 * 54 + VIEW_LEN);
+        assert_eq!(
+            Layout::of(EntityKind::Ip, 16).size(),
+            32 + 12 * RING + 8 * 66 + VIEW_LEN
+        );
+        assert_eq!(Layout::of(EntityKind::Email, 16).size(), 32 + VIEW_LEN);
     }
 
     #[test]
@@ -388,6 +391,23 @@ mod tests {
             seen(&state, hash("t29")) && !seen(&state, hash("t0")),
             "only the ring's ids"
         );
+    }
+
+    #[test]
+    fn an_evicted_event_inside_the_window_sends_the_count_to_the_buckets() {
+        let layout = Layout::of(EntityKind::Ip, 0);
+        let mut state = layout.empty();
+        // Arrival order is not time order: 19 new events, one from 10 days ago, then one
+        // more that evicts the first (T0), still inside the hour.
+        for i in 0..19 {
+            record(&mut state, &layout, &event(T0 + i * 60_000, &format!("n{i}")));
+        }
+        record(&mut state, &layout, &event(T0 - 10 * DAY_MS, "old"));
+        record(&mut state, &layout, &event(T0 + 20 * 60_000, "last"));
+        let stats = read(&state, &layout, T0 + 20 * 60_000);
+        assert_eq!(stats.counts[1], 20, "1h: T0's event left the ring but still counts");
+        assert_eq!(stats.counts[4], 21, "30d: the old one too");
+        assert!(!seen(&state, hash("n0")) && seen(&state, hash("old")));
     }
 
     #[test]

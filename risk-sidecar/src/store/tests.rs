@@ -338,7 +338,7 @@ async fn back_dated_events_keep_the_counters_fixed_in_size() {
                 .await
                 .expect("get")
                 .expect("stored");
-            assert_eq!(bytes.len(), state::Layout::of(EntityKind::Card, 5).len(), "{name}");
+            assert_eq!(bytes.len(), state::Layout::of(EntityKind::Card, 5).size(), "{name}");
         }
     }
 }
