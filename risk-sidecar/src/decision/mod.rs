@@ -68,7 +68,8 @@ impl DecisionService {
         let policy = self.policy.load_full().ok_or(ApiError::NotReady)?;
         let email_key = self.features.email_key(&input);
         let payment_key = stored::payment_key(&input);
-        let reservation = stored::pending(&payment_key);
+        let decision_id = format!("dec_{}", ulid::Ulid::new());
+        let reservation = stored::pending(&decision_id, &payment_key);
         let mut observation = self.features.observation(&input, email_key.as_deref());
         observation.reservation = Some(&reservation);
 
@@ -111,7 +112,7 @@ impl DecisionService {
         explain(&model, &features, assessment.anomaly, &mut verdict.reasons);
 
         let mut response = DecisionResponse {
-            decision_id: format!("dec_{}", ulid::Ulid::new()),
+            decision_id,
             transaction_id: input.transaction_id.clone(),
             decision: verdict.decision,
             score: round4(score),
@@ -132,12 +133,21 @@ impl DecisionService {
         } else {
             // Boxed, as the rare paths below: inline, their futures (fred's are kilobytes)
             // sat in every decision's, which actix moves.
-            Box::pin(self.within(
+            let first_come = Box::pin(self.within(
                 start,
                 store.store_decision(&input.transaction_id, &record),
                 "store_decision",
             ))
-            .await
+            .await;
+            match first_come {
+                // The reservation there is this request's own: its script ran though its
+                // answer timed out. Replace it, as a reserved request does.
+                Ok(Some(first)) if stored::pending_parts(&first).is_some_and(|(id, _)| id == response.decision_id) => {
+                    store.finish_decision(&input.transaction_id, record);
+                    Ok(None)
+                }
+                other => other,
+            }
         };
         crate::metrics::decision(response.decision, start.elapsed());
         let body = match stored {

@@ -4,7 +4,8 @@
 //!
 //! Layout: a JSON array of those four fields, a newline, the response JSON. A value
 //! stored by an older build is the response alone; it is answered as before. While the
-//! decision is being made the key holds a reservation: `?` and the four fields.
+//! decision is being made the key holds a reservation: `?`, the decision id it will
+//! store (so a request knows its own reservation), a space, and the four fields.
 
 use super::input::DecisionInput;
 
@@ -18,14 +19,19 @@ pub fn encode(payment_key: &str, response_json: &str) -> String {
     format!("{payment_key}\n{response_json}")
 }
 
-/// The reservation a request holds while it decides.
-pub fn pending(payment_key: &str) -> String {
-    format!("?{payment_key}")
+/// The reservation a request holds while it decides `decision_id`.
+pub fn pending(decision_id: &str, payment_key: &str) -> String {
+    format!("?{decision_id} {payment_key}")
 }
 
 /// A reservation's payment key, if `record` is one.
 pub fn pending_key(record: &str) -> Option<&str> {
-    record.strip_prefix('?')
+    pending_parts(record).map(|(_, key)| key)
+}
+
+/// A reservation's decision id and payment key, if `record` is one.
+pub fn pending_parts(record: &str) -> Option<(&str, &str)> {
+    record.strip_prefix('?').and_then(|r| r.split_once(' '))
 }
 
 pub struct Stored<'a> {
@@ -68,7 +74,8 @@ mod tests {
         let old = decode(r#"{"decision":"block"}"#);
         assert_eq!(old.response_json, r#"{"decision":"block"}"#);
         assert!(old.same_payment("anything"));
-        assert_eq!(pending_key(&pending(key)), Some(key));
+        assert_eq!(pending_key(&pending("dec_1", key)), Some(key));
+        assert_eq!(pending_parts(&pending("dec_1", key)), Some(("dec_1", key)));
         assert_eq!(pending_key(&record), None);
     }
 }

@@ -19,6 +19,9 @@ use crate::settings::RedisSettings;
 
 const VELOCITY_LUA: &str = include_str!("velocity.lua");
 const LABELS_LUA: &str = include_str!("labels.lua");
+/// How long a decision's unawaited write may take.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// One entity's changes to its fr, lb and dc sets (labels.lua's ARGV[4..=9]).
 type SetChanges = [Option<(LabelSet, SetChange)>; 3];
 
@@ -383,7 +386,9 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Sent, not awaited: the answer does not wait on Redis a second time.
+    /// Sent, not awaited: the answer does not wait on Redis a second time. With a longer
+    /// timeout than the decision's commands: nothing waits on it, and a write given up
+    /// leaves the reservation to answer retries with 503 until it expires.
     pub fn finish_decision(&self, transaction_id: &str, record: String) {
         let Ok(client) = self.connected() else {
             crate::metrics::store_error("finish_decision", StoreError::Disconnected.as_label());
@@ -392,20 +397,17 @@ impl RedisStore {
         let client = client.clone();
         let key = self.decision_key(transaction_id);
         let ttl = self.limits.decision_ttl.as_millis() as i64;
-        let timeout = self.timeout;
         crate::metrics::redis_round_trip("finish_decision");
         tokio::spawn(async move {
-            let sent = tokio::time::timeout(
-                timeout,
-                client.set::<(), _, _>(key, record, Some(Expiration::PX(ttl)), None, false),
-            )
-            .await;
-            let failed = match sent {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(StoreError::Redis(e)),
-                Err(_) => Some(StoreError::Timeout),
+            let options = fred::types::config::Options {
+                timeout: Some(FINISH_TIMEOUT),
+                ..Default::default()
             };
-            if let Some(e) = failed {
+            let sent: Result<(), _> = client
+                .with_options(&options)
+                .set(key, record, Some(Expiration::PX(ttl)), None, false)
+                .await;
+            if let Err(e) = sent.map_err(StoreError::Redis) {
                 crate::metrics::store_error("finish_decision", e.as_label());
                 tracing::warn!(error = %e, "A decision was not stored; its retries find the reservation until it expires.");
             }
