@@ -123,6 +123,7 @@ redis: ## Make sure Redis answers at REDIS_URL (installs and starts it locally i
 .PHONY: loadtest-tools
 loadtest-tools:
 	@command -v wrk >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	@command -v valgrind >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
 	scripts/ensure-python-venv.sh $(LOAD_VENV) loadtest/requirements.txt
 
 clean: ## Remove build output and downloaded tools

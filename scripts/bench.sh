@@ -105,7 +105,7 @@ echo "$inside_sat"
   echo "inside the sidecar, paced 2000/s run:"; echo "$inside_paced"
   echo "inside the sidecar, k6 2000/s run:"; echo "$inside"
   echo "inside the sidecar, saturation run:"; echo "$inside_sat"
-  echo "criterion (parts of the hot path, [low estimate high]):"; cat "$out/criterion.txt"
+  echo "criterion (parts of the hot path, [low estimate high]):"; cat "$out/criterion.txt" 2>/dev/null || echo "(skipped: SKIP_CRITERION)"
   echo '```'
 } > "$out/summary.md"
 [ -n "${SKIP_INSTRUCTIONS:-}" ] || { scripts/instructions.sh | tee "$out/instructions.txt"; cat "$out/instructions.txt" >> "$out/summary.md"; }
