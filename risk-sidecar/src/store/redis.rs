@@ -7,7 +7,7 @@ use std::time::Duration;
 use fred::clients::Pool;
 use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
 use fred::prelude::{Builder, Config, Expiration, ReconnectPolicy, SetOptions, TcpConfig};
-use fred::types::{ClusterHash, CustomCommand, Value};
+use fred::types::{ClusterHash, CustomCommand, Key, Value};
 
 use super::labels::{LabelSet, SetChange, VIEW_LEN, VIEW_SLOTS, decline_changes, horizon, label_changes, read_view};
 use super::state::{self, RING, TIERS};
@@ -19,6 +19,9 @@ use crate::settings::RedisSettings;
 
 const VELOCITY_LUA: &str = include_str!("velocity.lua");
 const LABELS_LUA: &str = include_str!("labels.lua");
+/// A counted entity of one decision: its kind, its linked member, its counters' key.
+type Counted<'a> = (EntityKind, Option<&'a str>, Key);
+
 /// How long a decision's unawaited write may take.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -133,10 +136,16 @@ impl RedisStore {
     async fn observe_once(&self, o: &Observation<'_>) -> Result<Observed, StoreError> {
         let client = self.connected()?;
         let entities: Vec<_> = o.entities().collect();
-        let counted: Vec<_> = entities
+        // Each key made once: the script and the GET share it (a clone is a refcount).
+        let keys: Vec<Key> = entities
             .iter()
-            .copied()
-            .filter(|(kind, _, _)| kind.counts_events())
+            .map(|(kind, id, _)| self.counters_key(*kind, id).into())
+            .collect();
+        let counted: Vec<Counted<'_>> = entities
+            .iter()
+            .zip(&keys)
+            .filter(|((kind, _, _), _)| kind.counts_events())
+            .map(|((kind, _, linked), key)| (*kind, *linked, key.clone()))
             .collect();
         let common = Common::new(o);
         let pipeline = client.pipeline();
@@ -157,13 +166,9 @@ impl RedisStore {
                 )
                 .await?;
         }
-        let groups: Vec<&[_]> = if in_script {
-            vec![&counted[..]]
-        } else {
-            counted.chunks(1).collect()
-        };
+        let per_call = if in_script { counted.len().max(1) } else { 1 };
         let mut scripts = 0;
-        for (i, group) in groups.iter().enumerate() {
+        for (i, group) in counted.chunks(per_call).enumerate() {
             let reserve = (in_script && i == 0).then_some(o.reservation).flatten();
             if group.is_empty() && reserve.is_none() {
                 continue;
@@ -179,8 +184,8 @@ impl RedisStore {
                 .await?;
             scripts += 1;
         }
-        for (kind, id, _) in &entities {
-            let () = pipeline.get(self.counters_key(*kind, id)).await?;
+        for key in keys {
+            let () = pipeline.get(key).await?;
         }
         crate::metrics::redis_round_trip("observe");
         let replies: Vec<Value> = tokio::time::timeout(self.timeout, pipeline.all())
@@ -246,7 +251,7 @@ impl RedisStore {
         common: &Common,
         reserve: Option<&str>,
         transaction_id: &str,
-        group: &[(EntityKind, &str, Option<&str>)],
+        group: &[Counted<'_>],
     ) -> Vec<Value> {
         let reserving = reserve.is_some();
         let n_keys = usize::from(reserving) + group.len();
@@ -256,13 +261,11 @@ impl RedisStore {
         if reserving {
             args.push(self.decision_key(transaction_id).into());
         }
-        for (kind, id, _) in group {
-            args.push(self.counters_key(*kind, id).into());
-        }
+        args.extend(group.iter().map(|(_, _, key)| Value::from(key.clone())));
         args.push(if reserving { "1" } else { "0" }.into());
         args.push(reserve.unwrap_or("").into());
         args.extend(common.args.iter().cloned());
-        for (kind, _, linked) in group {
+        for (kind, linked, _) in group {
             let layout = state::Layout::of(*kind, self.limits.max_linked as usize);
             args.push(if layout.sums { "s" } else { "" }.into());
             args.push(Value::from(layout.links.to_string()));
