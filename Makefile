@@ -11,7 +11,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 PG_ADMIN_URL := $(DATABASE_URL)
 
-.PHONY: help run test fuzz e2e bench-shop migrate postgres lint fmt build bench loadtest train score simulate model-fixture ort redis clean export-history rebuild-counters bench-log
+.PHONY: help run test fuzz e2e bench-shop migrate postgres lint fmt build bench loadtest train score simulate model-fixture ort redis redis-cluster clean export-history rebuild-counters bench-log
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,9 +21,10 @@ run: redis postgres ort ## The whole system with demo data: Redis, PostgreSQL, t
 	@psql "$(PG_ADMIN_URL)" -Atqc "select 1 from pg_database where datname = 'shop'" | grep -q 1 || psql "$(PG_ADMIN_URL)" -qc "create database shop"
 	scripts/run.sh
 
-test: redis postgres ort ## Every test: format, clippy, unit, property, integration (real Redis, PostgreSQL, sidecar), a 10 s fuzz run and the browser end-to-end test
+test: redis postgres ort ## Every test: format, clippy, unit, property, integration (real Redis, a Redis Cluster, PostgreSQL, sidecar), a 10 s fuzz run and the browser end-to-end test
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	export REDIS_CLUSTER_URL=$$(scripts/ensure-redis-cluster.sh) || exit 1; \
 	cargo test --workspace --locked --no-fail-fast; status=$$?; scripts/purge-keys.sh 'test-*' 'bench-*'; scripts/drop-test-databases.sh; exit $$status
 	scripts/fuzz.sh 10
 	scripts/e2e.sh
@@ -119,6 +120,9 @@ $(ORT_LIB): scripts/fetch-onnxruntime.sh scripts/ort-requirements.txt
 
 redis: ## Make sure Redis answers at REDIS_URL (installs and starts it locally if needed)
 	scripts/ensure-redis.sh
+
+redis-cluster: ## Make sure a three-node Redis Cluster answers on 127.0.0.1:7000-7002 (the store suite's cluster case; make test starts it)
+	scripts/ensure-redis-cluster.sh
 
 .PHONY: loadtest-tools
 loadtest-tools:

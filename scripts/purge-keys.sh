@@ -9,3 +9,14 @@ for pattern in "$@"; do
   # One key a line: split on newlines only, so a key with spaces stays one argument.
   redis-cli -u "$url" --scan --pattern "$pattern" | xargs -r -d '\n' -n 1000 redis-cli -u "$url" unlink >/dev/null
 done
+# The store suite's Redis Cluster (REDIS_CLUSTER_URL), node by node; one key per UNLINK,
+# as keys of different slots cannot share one.
+if [ -n "${REDIS_CLUSTER_URL:-}" ]; then
+  nodes=$(grep -oE '[0-9.]+:[0-9]+' <<<"$REDIS_CLUSTER_URL")
+  for node in $nodes; do
+    for pattern in "$@"; do
+      redis-cli -h "${node%:*}" -p "${node##*:}" --scan --pattern "$pattern" 2>/dev/null |
+        xargs -r -d '\n' -n 1 redis-cli -h "${node%:*}" -p "${node##*:}" unlink >/dev/null || true
+    done
+  done
+fi

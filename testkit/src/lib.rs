@@ -1,10 +1,14 @@
 //! Test support for the integration tests of the shop and the risk sidecar: a TCP proxy
 //! that makes a real dependency (PostgreSQL, Redis, the sidecar) fail, polling, and
 //! faithful local fakes of the outside services we do not run (the sandbox payment
-//! gateway, also a binary for `make run`). Only ever a dev-dependency of the services.
+//! gateway, also a binary for `make run`), and a Redis Cluster of the test's own. Only
+//! ever a dev-dependency of the services.
 
 pub mod gateway;
 pub mod logs;
+pub mod redis_cluster;
+
+pub use redis_cluster::RedisCluster;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -3,6 +3,7 @@
 
 mod labels;
 mod memory;
+mod nodes;
 mod redis;
 pub mod state;
 

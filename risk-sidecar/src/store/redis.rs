@@ -5,11 +5,12 @@
 use std::time::Duration;
 
 use fred::clients::Pool;
-use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
+use fred::interfaces::{ClientLike, KeysInterface};
 use fred::prelude::{Builder, Config, Expiration, ReconnectPolicy, SetOptions, TcpConfig};
-use fred::types::{ClusterHash, CustomCommand, Key, Value};
+use fred::types::{Key, Value};
 
 use super::labels::{LabelSet, SetChange, VIEW_LEN, VIEW_SLOTS, decline_changes, horizon, label_changes, read_view};
+use super::nodes::{Cmd, Nodes};
 use super::state::{self, RING, TIERS};
 use super::{
     EntityKind, EntityStats, KEY_TTL_MS, LabelUpdate, Observation, Observed, RESERVATION_TTL_MS, StoreError,
@@ -32,7 +33,7 @@ type SetChanges = [Option<(LabelSet, SetChange)>; 3];
 const COMMON_ARGS: usize = 16;
 
 pub struct RedisStore {
-    pool: Pool,
+    nodes: Nodes,
     /// Redis Cluster: one script call per entity, each in its own slot.
     clustered: bool,
     prefix: String,
@@ -51,30 +52,43 @@ impl RedisStore {
     pub async fn connect(url: &str, settings: &RedisSettings) -> Result<RedisStore, StoreError> {
         let mut config = Config::from_url(url)?;
         config.fail_fast = false;
-        let pool = Builder::from_config(config)
-            .with_connection_config(|c| {
-                c.connection_timeout = settings.connect_timeout();
-                c.internal_command_timeout = settings.connect_timeout();
-                // A decision has a budget: never resend into a second attempt.
-                c.max_command_attempts = 1;
-                // fred leaves Nagle on; a pipeline is several small writes.
-                c.tcp = TcpConfig {
-                    nodelay: Some(true),
-                    ..TcpConfig::default()
-                };
-            })
-            .with_performance_config(|p| {
-                // fred's default is no timeout at all.
-                p.default_command_timeout = settings.command_timeout();
-            })
-            // Retry forever, every 100 ms: counting resumes by itself once Redis is back.
-            .set_policy(ReconnectPolicy::new_constant(0, 100))
-            .build_pool(settings.pool_size)?;
-        // The connection tasks run for the life of the pool; their handle is not needed.
-        let _tasks = pool.connect();
+        let clustered = url.starts_with("redis-cluster://") || url.starts_with("rediss-cluster://");
+        let connect_timeout = settings.connect_timeout();
+        let command_timeout = settings.command_timeout();
+        let pool_size = settings.pool_size;
+        let make_pool = move |config: Config| -> Result<Pool, StoreError> {
+            let pool = Builder::from_config(config)
+                .with_connection_config(|c| {
+                    c.connection_timeout = connect_timeout;
+                    c.internal_command_timeout = connect_timeout;
+                    // A decision has a budget: never resend into a second attempt.
+                    c.max_command_attempts = 1;
+                    // fred leaves Nagle on; a pipeline is several small writes.
+                    c.tcp = TcpConfig {
+                        nodelay: Some(true),
+                        ..TcpConfig::default()
+                    };
+                })
+                .with_performance_config(|p| {
+                    // fred's default is no timeout at all.
+                    p.default_command_timeout = command_timeout;
+                })
+                // Retry forever, every 100 ms: counting resumes by itself once Redis is back.
+                .set_policy(ReconnectPolicy::new_constant(0, 100))
+                .build_pool(pool_size)?;
+            // The connection tasks run for the life of the pool; their handle is not needed.
+            let _tasks = pool.connect();
+            Ok(pool)
+        };
+        // A cluster's nodes each get a pool of their own (nodes.rs says why).
+        let nodes = if clustered {
+            Nodes::cluster(config, make_pool)?
+        } else {
+            Nodes::Single(make_pool(config)?)
+        };
         let store = RedisStore {
-            pool,
-            clustered: url.starts_with("redis-cluster://") || url.starts_with("rediss-cluster://"),
+            nodes,
+            clustered,
             prefix: settings.key_prefix.clone(),
             // Known without asking Redis; a server that lacks it answers NOSCRIPT and gets it.
             script_sha: fred::util::sha1_hash(VELOCITY_LUA),
@@ -87,20 +101,18 @@ impl RedisStore {
         let deadline = tokio::time::Instant::now() + settings.connect_timeout();
         while store.state() != StoreState::Connected && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
+            // A cluster's slot table, as soon as a node answers.
+            store.nodes.refresh().await;
         }
         if store.state() == StoreState::Connected {
-            // Under the connect timeout, not the decision's: a slow Redis must not fail
-            // the start. Not loaded now, it is loaded on the first NOSCRIPT.
-            let options = fred::types::config::Options {
-                timeout: Some(settings.connect_timeout()),
-                ..Default::default()
+            // Not loaded now (Redis slow), it is loaded on the first NOSCRIPT.
+            let load_both = async {
+                store.nodes.script_load(VELOCITY_LUA).await?;
+                store.nodes.script_load(LABELS_LUA).await
             };
-            let client = store.pool.next().with_options(&options);
-            let loaded: Result<String, _> = client.script_load(VELOCITY_LUA).await;
-            let loaded = match loaded {
-                Ok(_) => client.script_load::<String, _>(LABELS_LUA).await,
-                e => e,
-            };
+            let loaded = tokio::time::timeout(settings.connect_timeout(), load_both)
+                .await
+                .unwrap_or(Err(StoreError::Timeout));
             match loaded {
                 Ok(_) => tracing::info!("Connected to Redis."),
                 Err(e) => tracing::warn!(error = %e, "Redis is slow; the script is loaded on first use."),
@@ -126,15 +138,12 @@ impl RedisStore {
     }
 
     async fn load(&self, script: &str) -> Result<(), StoreError> {
-        let client = self.connected()?;
-        let _: String = tokio::time::timeout(self.timeout, client.script_load(script))
+        tokio::time::timeout(self.timeout, self.nodes.script_load(script))
             .await
-            .map_err(|_| StoreError::Timeout)??;
-        Ok(())
+            .map_err(|_| StoreError::Timeout)?
     }
 
     async fn observe_once(&self, o: &Observation<'_>) -> Result<Observed, StoreError> {
-        let client = self.connected()?;
         let entities: Vec<_> = o.entities().collect();
         // Each key made once: the script and the GET share it (a clone is a refcount).
         let keys: Vec<Key> = entities
@@ -148,7 +157,7 @@ impl RedisStore {
             .map(|((kind, _, linked), key)| (*kind, *linked, key.clone()))
             .collect();
         let common = Common::new(o);
-        let pipeline = client.pipeline();
+        let mut cmds: Vec<Cmd> = Vec::with_capacity(2 * keys.len() + 1);
         // A single Redis takes the decision's counting, reservation first, in one call;
         // a cluster needs each entity's keys in their own call (one slot each) and the
         // reservation as a plain SET. Then every entity's counters, read whole by plain
@@ -156,15 +165,16 @@ impl RedisStore {
         let in_script = !self.clustered;
         let separate_reservation = o.reservation.is_some() && !in_script;
         if let (Some(record), true) = (o.reservation, separate_reservation) {
-            let () = pipeline
-                .set(
-                    self.decision_key(o.transaction_id),
-                    record,
-                    Some(Expiration::PX(RESERVATION_TTL_MS)),
-                    Some(SetOptions::NX),
-                    true,
-                )
-                .await?;
+            let key = self.decision_key(o.transaction_id);
+            let args = vec![
+                Value::from(key.as_str()),
+                record.into(),
+                "PX".into(),
+                RESERVATION_TTL_MS.to_string().into(),
+                "NX".into(),
+                "GET".into(),
+            ];
+            cmds.push(self.nodes.cmd("SET", key.as_bytes(), args));
         }
         let per_call = if in_script { counted.len().max(1) } else { 1 };
         let mut scripts = 0;
@@ -174,23 +184,16 @@ impl RedisStore {
                 continue;
             }
             let call = self.script_call(&common, reserve, o.transaction_id, group);
-            // fred's pipeline has no evalsha, so EVALSHA goes as a custom command, routed
-            // in a cluster by its first key (argument 2, after the sha and the key count).
-            let () = pipeline
-                .custom(
-                    CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false),
-                    call,
-                )
-                .await?;
+            cmds.push(self.nodes.evalsha(call));
             scripts += 1;
         }
         for key in keys {
-            let () = pipeline.get(key).await?;
+            let mut get = self.nodes.cmd("GET", key.as_bytes(), Vec::with_capacity(1));
+            get.args.push(key.into());
+            cmds.push(get);
         }
         crate::metrics::redis_round_trip("observe");
-        let replies: Vec<Value> = tokio::time::timeout(self.timeout, pipeline.all())
-            .await
-            .map_err(|_| StoreError::Timeout)??;
+        let replies = self.nodes.send(cmds, self.timeout).await?;
         if replies.len() != usize::from(separate_reservation) + scripts + entities.len() {
             return Err(StoreError::Protocol(
                 "velocity pipeline reply has the wrong length".into(),
@@ -199,7 +202,9 @@ impl RedisStore {
         let mut replies = replies.into_iter();
         let mut observed = Observed::default();
         if separate_reservation {
-            observed.stored_decision = record_of(replies.next())?;
+            // Our own reservation: a first try whose script failed (NOSCRIPT on a node
+            // that restarted empty) set it; this try holds it.
+            observed.stored_decision = record_of(replies.next())?.filter(|r| Some(r.as_str()) != o.reservation);
         }
         let mut dups: Vec<bool> = Vec::with_capacity(counted.len());
         for _ in 0..scripts {
@@ -327,8 +332,7 @@ impl RedisStore {
         member: &str,
         changes: &[(EntityKind, &str, LabelSet, SetChange)],
     ) -> Result<(), StoreError> {
-        let client = self.connected()?;
-        let pipeline = client.pipeline();
+        let mut cmds: Vec<Cmd> = Vec::new();
         // One call per entity, with the change to each of its three sets.
         let mut entities: Vec<(EntityKind, &str, SetChanges)> = Vec::new();
         for (kind, id, set, change) in changes {
@@ -375,17 +379,10 @@ impl RedisStore {
             args.push(layout.size().to_string().into());
             args.push(state::VERSION.to_string().into());
             args.push(layout.links.to_string().into());
-            let () = pipeline
-                .custom(
-                    CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false),
-                    args,
-                )
-                .await?;
+            cmds.push(self.nodes.evalsha(args));
         }
         crate::metrics::redis_round_trip("labels");
-        let _: Vec<Value> = tokio::time::timeout(self.timeout, pipeline.all())
-            .await
-            .map_err(|_| StoreError::Timeout)??;
+        self.nodes.send(cmds, self.timeout).await?;
         Ok(())
     }
 
@@ -393,12 +390,11 @@ impl RedisStore {
     /// timeout than the decision's commands: nothing waits on it, and a write given up
     /// leaves the reservation to answer retries with 503 until it expires.
     pub fn finish_decision(&self, transaction_id: &str, record: String) {
-        let Ok(client) = self.connected() else {
+        let key = self.decision_key(transaction_id);
+        let Ok(client) = self.nodes.client(self.nodes.slot(&key)) else {
             crate::metrics::store_error("finish_decision", StoreError::Disconnected.as_label());
             return;
         };
-        let client = client.clone();
-        let key = self.decision_key(transaction_id);
         let ttl = self.limits.decision_ttl.as_millis() as i64;
         crate::metrics::redis_round_trip("finish_decision");
         tokio::spawn(async move {
@@ -419,19 +415,14 @@ impl RedisStore {
 
     #[tracing::instrument(name = "Store decision", skip_all)]
     pub async fn store_decision(&self, transaction_id: &str, json: &str) -> Result<Option<String>, StoreError> {
-        let client = self.connected()?;
+        let key = self.decision_key(transaction_id);
+        let client = self.nodes.client(self.nodes.slot(&key))?;
         let ttl = self.limits.decision_ttl.as_millis() as i64;
         crate::metrics::redis_round_trip("store_decision");
         // SET NX GET: stores unless present, and returns what was there, atomically.
         let previous: Option<String> = tokio::time::timeout(
             self.timeout,
-            client.set(
-                self.decision_key(transaction_id),
-                json,
-                Some(Expiration::PX(ttl)),
-                Some(SetOptions::NX),
-                true,
-            ),
+            client.set(key, json, Some(Expiration::PX(ttl)), Some(SetOptions::NX), true),
         )
         .await
         .map_err(|_| StoreError::Timeout)??;
@@ -440,38 +431,28 @@ impl RedisStore {
 
     #[tracing::instrument(name = "Get decision", skip_all)]
     pub async fn get_decision(&self, transaction_id: &str) -> Result<Option<String>, StoreError> {
-        let client = self.connected()?;
+        let key = self.decision_key(transaction_id);
+        let client = self.nodes.client(self.nodes.slot(&key))?;
         crate::metrics::redis_round_trip("get_decision");
-        tokio::time::timeout(self.timeout, client.get(self.decision_key(transaction_id)))
+        tokio::time::timeout(self.timeout, client.get(key))
             .await
             .map_err(|_| StoreError::Timeout)?
             .map_err(StoreError::from)
     }
 
     pub fn state(&self) -> StoreState {
-        if self.pool.clients().iter().all(|c| c.is_connected()) {
+        if self.nodes.connected() {
             StoreState::Connected
         } else {
             StoreState::Disconnected
         }
     }
 
-    /// A connected client, or an immediate error: while Redis is down a decision must
-    /// not wait out a timeout to learn what the connection state already says.
-    fn connected(&self) -> Result<&fred::clients::Client, StoreError> {
-        let client = self.pool.next_connected();
-        if client.is_connected() {
-            Ok(client)
-        } else {
-            Err(StoreError::Disconnected)
-        }
-    }
-
     /// An entity's counters as stored (tests compare them with the memory store's).
     #[cfg(test)]
     pub async fn raw_counters(&self, kind: EntityKind, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let client = self.connected()?;
         let key = format!("{}:st", self.entity_key(kind, id));
+        let client = self.nodes.client(self.nodes.slot(&key))?;
         let v: Option<fred::bytes::Bytes> = client.get(key).await?;
         Ok(v.map(|b| b.to_vec()))
     }
@@ -479,8 +460,8 @@ impl RedisStore {
     /// How many members one of an entity's sorted sets holds (tests of its bound).
     #[cfg(test)]
     pub async fn set_len(&self, kind: EntityKind, id: &str, suffix: &str) -> Result<u64, StoreError> {
-        let client = self.connected()?;
         let key = format!("{}:{suffix}", self.entity_key(kind, id));
+        let client = self.nodes.client(self.nodes.slot(&key))?;
         Ok(client.custom(fred::cmd!("ZCARD"), vec![key]).await?)
     }
 

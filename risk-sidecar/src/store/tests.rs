@@ -1,5 +1,6 @@
-//! One suite, two stores: every case runs against the in-memory store and real Redis
-//! (`REDIS_URL`, default redis://127.0.0.1:6379), each Redis case under its own key prefix.
+//! One suite, every store: each case runs against the in-memory store, real Redis
+//! (`REDIS_URL`, default redis://127.0.0.1:6379) and, when `REDIS_CLUSTER_URL` is set, a
+//! Redis Cluster, each Redis case under its own key prefix.
 
 use std::collections::HashMap;
 
@@ -8,10 +9,9 @@ use crate::settings::Settings;
 
 const T0: i64 = 1_764_000_000_000;
 
-fn settings(prefix: &str) -> Settings {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+fn settings(url: &str, prefix: &str) -> Settings {
     let overrides: HashMap<String, String> = [
-        ("RISK__REDIS__URL", url.as_str()),
+        ("RISK__REDIS__URL", url),
         ("RISK__REDIS__KEY_PREFIX", prefix),
         ("RISK__REDIS__MAX_EVENTS_PER_KEY", "50"),
         ("RISK__REDIS__MAX_LINKED_PER_KEY", "5"),
@@ -24,23 +24,32 @@ fn settings(prefix: &str) -> Settings {
     Settings::load_with(overrides).expect("test settings")
 }
 
-async fn both_stores() -> Vec<(&'static str, VelocityStore)> {
-    let s = settings(&format!("test-{}", uuid::Uuid::new_v4()));
+async fn redis_store(url: &str, prefix: &str) -> RedisStore {
+    let s = settings(url, prefix);
     let redis = RedisStore::connect(s.redis_url().expect("url"), &s.redis)
         .await
         .expect("redis client");
-    assert_eq!(
-        redis.state(),
-        StoreState::Connected,
-        "these tests need Redis at REDIS_URL"
-    );
-    vec![
+    assert_eq!(redis.state(), StoreState::Connected, "these tests need Redis at {url}");
+    redis
+}
+
+/// The memory store, Redis at `REDIS_URL`, and a Redis Cluster at `REDIS_CLUSTER_URL`
+/// when it is set (`make test` starts one: scripts/ensure-redis-cluster.sh).
+async fn both_stores() -> Vec<(&'static str, VelocityStore)> {
+    let prefix = format!("test-{}", uuid::Uuid::new_v4());
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let s = settings(&url, &prefix);
+    let mut stores = vec![
         (
             "memory",
             VelocityStore::Memory(std::sync::Arc::new(MemoryStore::new(StoreLimits::from(&s.redis)))),
         ),
-        ("redis", VelocityStore::Redis(redis)),
-    ]
+        ("redis", VelocityStore::Redis(redis_store(&url, &prefix).await)),
+    ];
+    if let Ok(cluster) = std::env::var("REDIS_CLUSTER_URL") {
+        stores.push(("cluster", VelocityStore::Redis(redis_store(&cluster, &prefix).await)));
+    }
+    stores
 }
 
 fn obs<'a>(tx: &'a str, at_ms: i64, card: &'a str, customer: &'a str, amount: i64) -> Observation<'a> {
@@ -178,23 +187,24 @@ async fn both_stores_write_the_same_counter_bytes() {
             store.observe(&o).await.expect(name);
         }
     }
-    let [(_, VelocityStore::Memory(memory)), (_, VelocityStore::Redis(redis))] = &stores[..] else {
-        panic!("memory, then redis");
+    let [(_, VelocityStore::Memory(memory)), redis @ ..] = &stores[..] else {
+        panic!("memory first");
     };
-    for (kind, id) in [
-        (EntityKind::Card, "card-1"),
-        (EntityKind::Customer, "cus-7"),
-        (EntityKind::Device, "dev-1"),
-        (EntityKind::Ip, "10.0.0.1"),
-    ] {
-        let in_memory = memory.raw_counters(kind, id).expect("memory counters");
-        let in_redis = redis
-            .raw_counters(kind, id)
-            .await
-            .expect("redis")
-            .expect("redis counters");
-        assert_eq!(in_memory.len(), in_redis.len(), "{kind:?}");
-        assert!(in_memory == in_redis, "{kind:?}: the stores' counters differ");
+    for (name, store) in redis {
+        let VelocityStore::Redis(redis) = store else {
+            panic!("{name} is a Redis");
+        };
+        for (kind, id) in [
+            (EntityKind::Card, "card-1"),
+            (EntityKind::Customer, "cus-7"),
+            (EntityKind::Device, "dev-1"),
+            (EntityKind::Ip, "10.0.0.1"),
+        ] {
+            let in_memory = memory.raw_counters(kind, id).expect("memory counters");
+            let in_redis = redis.raw_counters(kind, id).await.expect(name).expect("redis counters");
+            assert_eq!(in_memory.len(), in_redis.len(), "{name}: {kind:?}");
+            assert!(in_memory == in_redis, "{name}: {kind:?}: the stores' counters differ");
+        }
     }
 }
 
@@ -246,6 +256,8 @@ async fn decisions_are_stored_once_and_returned_to_retries() {
         // A new id is reserved by its first observation: the next one finds it.
         o.transaction_id = "d2";
         assert_eq!(store.observe(&o).await.expect(name).stored_decision, None, "{name}");
+        // Another request's reservation: each names its own decision id.
+        o.reservation = Some("?pending-too");
         assert_eq!(
             store.observe(&o).await.expect(name).stored_decision.as_deref(),
             Some("?pending"),

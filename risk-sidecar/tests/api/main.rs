@@ -2,6 +2,7 @@
 //! prefix per test (or the in-memory store), over HTTP. One binary, one module per area.
 
 mod admin;
+mod cluster;
 mod contract_errors;
 mod decide;
 mod decision_log;
