@@ -21,9 +21,11 @@ run: redis postgres ort ## The whole system with demo data: Redis, PostgreSQL, t
 	@psql "$(PG_ADMIN_URL)" -Atqc "select 1 from pg_database where datname = 'shop'" | grep -q 1 || psql "$(PG_ADMIN_URL)" -qc "create database shop"
 	scripts/run.sh
 
-test: redis postgres ort ## Every test: format, clippy, unit, property, integration (real Redis, a Redis Cluster, PostgreSQL, sidecar), a 10 s fuzz run and the browser end-to-end test
+test: redis postgres ort monitoring-tools ## Every test: format, clippy, unit, property, integration (real Redis, a Redis Cluster, PostgreSQL, sidecar), alert-rule unit tests, a 10 s fuzz run and the browser end-to-end test
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	promtool check rules monitoring/alerts.yaml
+	cd monitoring && promtool test rules alerts.test.yaml
 	export REDIS_CLUSTER_URL=$$(scripts/ensure-redis-cluster.sh) || exit 1; \
 	cargo test --workspace --locked --no-fail-fast; status=$$?; scripts/purge-keys.sh 'test-*' 'bench-*'; scripts/drop-test-databases.sh; exit $$status
 	scripts/fuzz.sh 10
@@ -123,6 +125,15 @@ redis: ## Make sure Redis answers at REDIS_URL (installs and starts it locally i
 
 redis-cluster: ## Make sure a three-node Redis Cluster answers on 127.0.0.1:7000-7002 (the store suite's cluster case; make test starts it)
 	scripts/ensure-redis-cluster.sh
+
+.PHONY: monitoring-tools observe
+monitoring-tools: ## promtool and prometheus from Debian's package (alert-rule tests, the scrape lint, make observe)
+	@command -v promtool >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+observe: monitoring-tools ## A real Prometheus on 127.0.0.1:9090 scraping make run's services, alert rules loaded (Ctrl-C stops it)
+	mkdir -p build/prometheus
+	prometheus --config.file=monitoring/prometheus.yaml --storage.tsdb.path=build/prometheus \
+	  --web.listen-address=127.0.0.1:9090
 
 .PHONY: loadtest-tools
 loadtest-tools:

@@ -25,6 +25,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // `risk-sidecar healthcheck`: the container's and the probes' check (no curl there).
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        return servicekit::healthcheck(&settings.server.host, settings.server.port, "/healthz");
+    }
     telemetry::init(settings.log.format);
     // Handlers go in before the port is bound: a signal sent as soon as the port answers
     // must find them (SIGHUP's default would kill the process).

@@ -148,6 +148,7 @@ fn describe_all() {
         metrics::Unit::Seconds,
         "Age of the oldest decision not yet in PostgreSQL (0 when the spool is empty)."
     );
+    register_decision_series();
 }
 
 pub fn label_recorded(label: shared::Label, source: shared::LabelSource) {
@@ -156,6 +157,39 @@ pub fn label_recorded(label: shared::Label, source: shared::LabelSource) {
 
 pub fn outcome_recorded(status: shared::OutcomeStatus) {
     counter!(OUTCOMES_RECORDED, "status" => status.as_str()).increment(1);
+}
+
+/// The series the alert rules and the dashboard (`monitoring/`) read, at zero before
+/// their first event: a rate over a series that does not exist yet is no rate at all.
+/// `process.rs` checks a fresh process's scrape against every name they use.
+fn register_decision_series() {
+    use shared::{Decision, Degraded};
+    for decision in [Decision::Allow, Decision::Challenge, Decision::Block] {
+        let _ = histogram!(DECISION_DURATION, "decision" => decision.as_str());
+        for agreed in ["yes", "no"] {
+            counter!(SHADOW_DECISIONS, "decision" => decision.as_str(), "agreed" => agreed).increment(0);
+        }
+    }
+    for input in [Degraded::VelocityUnavailable, Degraded::IdempotencyUnavailable] {
+        counter!(DEGRADED_DECISIONS, "input" => input.as_str()).increment(0);
+    }
+    for op in ["observe", "labels", "store_decision", "finish_decision", "get_decision"] {
+        counter!(ROUND_TRIPS, "op" => op).increment(0);
+    }
+    for kind in ["timeout", "disconnected", "redis", "protocol"] {
+        counter!(STORE_ERRORS, "op" => "observe", "error_kind" => kind).increment(0);
+    }
+    for result in ["loaded", "rejected"] {
+        counter!(MODEL_RELOADS, "result" => result).increment(0);
+        counter!(POLICY_RELOADS, "result" => result).increment(0);
+    }
+    counter!(RATE_LIMITED).increment(0);
+    counter!(IDEMPOTENCY_MISMATCHES).increment(0);
+    counter!(POLICY_RULE_ERRORS).increment(0);
+    let _ = histogram!(MODEL_INFERENCE_DURATION);
+    let _ = histogram!(ANOMALY_SCORE);
+    let _ = histogram!(HTTP_REQUEST_DURATION, "route" => "/v1/decisions", "status" => "200");
+    let _ = histogram!(VELOCITY_STORE_DURATION, "store" => "connected");
 }
 
 /// Every decision-log series at zero, before its first event: dashboards and alerts

@@ -127,6 +127,53 @@ pub fn spawn_metrics_upkeep(handle: PrometheusHandle) {
     });
 }
 
+/// `<binary> healthcheck`: exit 0 when the service listening on `host:port` answers
+/// `GET path` with 200 within 2 s, else 1 with the reason on stderr. For a container's
+/// HEALTHCHECK and exec probes: the runtime images carry no curl. A wildcard `host`
+/// (the service listening on every address) is asked on loopback.
+pub fn healthcheck(host: &str, port: u16, path: &str) -> std::process::ExitCode {
+    match probe(host, port, path) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(reason) => {
+            eprintln!("healthcheck: {host}:{port}{path}: {reason}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn probe(host: &str, port: u16, path: &str) -> Result<(), String> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let host = match host {
+        "" | "0.0.0.0" => "127.0.0.1",
+        "::" | "[::]" => "::1",
+        other => other,
+    };
+    let timeout = Duration::from_secs(2);
+    let addr = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("no address")?;
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head).map_err(|e| e.to_string())?;
+    let status_line = String::from_utf8_lossy(&head[..n]);
+    let status = status_line.split_whitespace().nth(1).unwrap_or("none");
+    if status == "200" {
+        Ok(())
+    } else {
+        Err(format!("answered {status}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // `shop healthcheck`: the container's and the probes' check (no curl there).
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        return servicekit::healthcheck(&settings.server.host, settings.server.port, "/healthz");
+    }
     telemetry::init(settings.log.format);
     // `shop migrate`: apply the migrations and exit (`make migrate`).
     if std::env::args().nth(1).as_deref() == Some("migrate") {

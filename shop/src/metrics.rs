@@ -65,6 +65,34 @@ fn describe_all() {
     for result in ["accepted", "refused", "failed"] {
         counter!(RISK_REPORTS, "result" => result).increment(0);
     }
+    // What the alert rules and the dashboard (`monitoring/`) read, at zero before the
+    // first checkout: a rate over a series that does not exist yet is no rate at all.
+    for outcome in [
+        "paid",
+        "declined",
+        "challenged",
+        "blocked",
+        "held_for_review",
+        "verification_passed",
+        "verification_expired",
+        "verification_failed",
+    ] {
+        counter!(CHECKOUT_OUTCOMES, "outcome" => outcome).increment(0);
+    }
+    for reason in crate::checkout::risk::FallbackReason::ALL {
+        counter!(RISK_FALLBACKS, "reason" => reason.as_str()).increment(0);
+        let _ = histogram!(RISK_CALL_DURATION, "result" => reason.as_str());
+    }
+    for result in ["ok", "refused"] {
+        let _ = histogram!(RISK_CALL_DURATION, "result" => result);
+    }
+    // The statuses the sidecar's contract answers a request it refuses.
+    for status in ["400", "409", "413", "415", "422"] {
+        counter!(RISK_REFUSALS, "status" => status).increment(0);
+    }
+    for result in ["ok", "bad_credentials", "rate_limited"] {
+        counter!(LOGIN_ATTEMPTS, "result" => result).increment(0);
+    }
 }
 
 pub fn dispute(event: &'static str) {

@@ -4,8 +4,10 @@
 //! gateway, also a binary for `make run`), and a Redis Cluster of the test's own. Only
 //! ever a dev-dependency of the services.
 
+pub mod deploy;
 pub mod gateway;
 pub mod logs;
+pub mod monitoring;
 pub mod redis_cluster;
 
 pub use redis_cluster::RedisCluster;

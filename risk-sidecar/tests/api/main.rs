@@ -7,6 +7,7 @@ mod contract_errors;
 mod decide;
 mod decision_log;
 mod degraded;
+mod deploy;
 mod feedback;
 mod helpers;
 mod label_counters;

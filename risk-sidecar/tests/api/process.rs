@@ -270,3 +270,29 @@ async fn sigterm_drains_the_queue_to_the_spool() {
     assert_eq!(recovered.torn_bytes, 0);
     assert_eq!(*ids.lock(), answered, "every answered decision is in the spool");
 }
+
+/// A fresh process, before its first decision: every metric the alert rules and the
+/// dashboard name is already exported (registered at start-up), and promtool accepts
+/// the scrape.
+#[tokio::test]
+async fn monitoring_names_match_a_fresh_sidecars_scrape() {
+    let port = free_port();
+    let mut child = sidecar()
+        .env("RISK__SERVER__PORT", port.to_string())
+        .env("RISK__SERVER__WORKERS", "1")
+        .env("RISK__MODEL__DIR", repo_path("models/fixture-anomaly"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    assert!(listening_within_20s(port), "listening");
+    let scrape = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("scraped")
+        .text()
+        .await
+        .expect("text");
+    let _ = child.kill();
+    let _ = child.wait();
+    testkit::monitoring::assert_monitoring_matches(&scrape, "risk_");
+    testkit::monitoring::assert_promtool_accepts(&scrape);
+}

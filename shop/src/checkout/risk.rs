@@ -70,6 +70,13 @@ pub enum FallbackReason {
 }
 
 impl FallbackReason {
+    pub const ALL: [FallbackReason; 4] = [
+        FallbackReason::Timeout,
+        FallbackReason::Unavailable,
+        FallbackReason::RateLimited,
+        FallbackReason::InvalidResponse,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             FallbackReason::Timeout => "timeout",

@@ -5,6 +5,7 @@ mod accounts;
 mod browser;
 mod cart;
 mod checkout;
+mod deploy;
 mod helpers;
 mod openapi;
 mod operations;

@@ -21,6 +21,17 @@ async fn health_readiness_and_metrics_answer() {
     );
 }
 
+/// Every shop metric the alert rules and the dashboard name is exported, registered at
+/// start-up, and promtool accepts the scrape. (In this test process other tests may
+/// have recorded first; the sidecar's check runs in a fresh process, `process.rs`.)
+#[tokio::test]
+async fn monitoring_names_match_the_shops_scrape() {
+    let app = spawn_app(Risk::Disabled).await;
+    let scrape = app.metrics().await;
+    testkit::monitoring::assert_monitoring_matches(&scrape, "shop_");
+    testkit::monitoring::assert_promtool_accepts(&scrape);
+}
+
 async fn proxied_app() -> (TestApp, ChaosProxy) {
     let url = fresh_database().await;
     let proxy = ChaosProxy::start(&postgres_address()).await;
