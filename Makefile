@@ -21,11 +21,12 @@ run: redis postgres ort ## The whole system with demo data: Redis, PostgreSQL, t
 	@psql "$(PG_ADMIN_URL)" -Atqc "select 1 from pg_database where datname = 'shop'" | grep -q 1 || psql "$(PG_ADMIN_URL)" -qc "create database shop"
 	scripts/run.sh
 
-test: redis postgres ort monitoring-tools ## Every test: format, clippy, unit, property, integration (real Redis, a Redis Cluster, PostgreSQL, sidecar), alert-rule unit tests, a 10 s fuzz run and the browser end-to-end test
+test: redis postgres ort monitoring-tools ## Every test: format, clippy, unit, property, integration (real Redis, a Redis Cluster, PostgreSQL, sidecar), alert-rule unit tests, the Helm chart's check, a 10 s fuzz run and the browser end-to-end test
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	promtool check rules monitoring/alerts.yaml
 	cd monitoring && promtool test rules alerts.test.yaml
+	scripts/helm-check.sh
 	export REDIS_CLUSTER_URL=$$(scripts/ensure-redis-cluster.sh) || exit 1; \
 	cargo test --workspace --locked --no-fail-fast; status=$$?; scripts/purge-keys.sh 'test-*' 'bench-*'; scripts/drop-test-databases.sh; exit $$status
 	scripts/fuzz.sh 10
@@ -126,6 +127,10 @@ redis: ## Make sure Redis answers at REDIS_URL (installs and starts it locally i
 redis-cluster: ## Make sure a three-node Redis Cluster answers on 127.0.0.1:7000-7002 (the store suite's cluster case; make test starts it)
 	scripts/ensure-redis-cluster.sh
 
+.PHONY: helm-check
+helm-check: ## The Helm chart: helm lint --strict, rendered with default and production-like values, every manifest validated (kubernetes-validate), refusals checked
+	scripts/helm-check.sh
+
 .PHONY: monitoring-tools observe
 monitoring-tools: ## promtool and prometheus from Debian's package (alert-rule tests, the scrape lint, make observe)
 	@command -v promtool >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
@@ -143,4 +148,4 @@ loadtest-tools:
 
 clean: ## Remove build output and downloaded tools
 	cargo clean
-	rm -rf .tools $(ML_VENV) $(LOAD_VENV) bench-results build
+	rm -rf .tools $(ML_VENV) $(LOAD_VENV) .venv-deploy bench-results build

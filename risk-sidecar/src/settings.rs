@@ -39,6 +39,10 @@ pub struct ServerSettings {
     pub shutdown_grace_ms: u64,
     /// A request's head and body must have arrived within this.
     pub request_timeout_ms: u64,
+    /// A second listener serving only /healthz, /readyz and /metrics (0: none), so the
+    /// decision API can stay on loopback while probes and Prometheus reach the pod.
+    pub ops_host: String,
+    pub ops_port: u16,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -101,6 +105,7 @@ pub struct LimitSettings {
     pub burst: u32,
     /// Peers (addresses or CIDR ranges) whose `X-Client-Id` names the caller; any other
     /// caller is its address, whatever header it sends.
+    #[serde(deserialize_with = "servicekit::list_setting")]
     pub trusted_callers: Vec<ipnet::IpNet>,
 }
 
@@ -332,6 +337,16 @@ mod tests {
         .expect("valid");
         assert_eq!(s.redis_url(), Some("redis://127.0.0.1:6379"));
         assert_eq!(s.server.port, 9000);
+    }
+
+    #[test]
+    fn a_list_variable_is_comma_separated_and_empty_means_none() {
+        let s = with(&[("RISK__LIMITS__TRUSTED_CALLERS", "")]).expect("an empty list is valid");
+        assert!(s.limits.trusted_callers.is_empty());
+        let s = with(&[("RISK__LIMITS__TRUSTED_CALLERS", "10.0.0.0/8, 127.0.0.1/32")]).expect("two ranges");
+        assert_eq!(s.limits.trusted_callers.len(), 2);
+        let err = with(&[("RISK__LIMITS__TRUSTED_CALLERS", "10.0.0.0/8,nope")]).expect_err("a bad range");
+        assert!(format!("{err:?}").contains("trusted_callers"), "{err:?}");
     }
 
     #[test]

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use actix_web::body::EitherBody;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{Next, from_fn};
+use actix_web::middleware::{Condition, Next, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use secrecy::ExposeSecret;
@@ -138,6 +139,22 @@ impl Application {
             .with_context(|| format!("Failed to bind {address}"))
             .map_err(StartupError::Other)?;
         let port = listener.local_addr().map_err(|e| StartupError::Other(e.into()))?.port();
+        let ops_listener = match settings.server.ops_port {
+            0 => None,
+            ops_port => {
+                let ops_address = format!("{}:{}", settings.server.ops_host, ops_port);
+                let l = TcpListener::bind(&ops_address)
+                    .with_context(|| format!("Failed to bind {ops_address}"))
+                    .map_err(StartupError::Other)?;
+                tracing::info!(address = %ops_address, "Health and metrics listening.");
+                Some(l)
+            }
+        };
+        let ops_port = match &ops_listener {
+            Some(l) => Some(l.local_addr().map_err(|e| StartupError::Other(e.into()))?.port()),
+            None => None,
+        };
+        let ops_data = web::Data::new(OpsListener { port: ops_port });
         let readiness = Arc::new(Readiness::default());
         let reloader = Reloader {
             service: Arc::clone(&service),
@@ -163,7 +180,9 @@ impl Application {
                     let stores = stores.clone();
                     async move { stores.make().await }
                 })
+                .wrap(Condition::new(ops_port.is_some(), from_fn(ops_only)))
                 .wrap(from_fn(record_metrics))
+                .app_data(ops_data.clone())
                 .wrap(TracingLogger::<servicekit::RequestSpan>::new())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(service_data.clone())
@@ -180,7 +199,11 @@ impl Application {
         .disable_signals()
         .shutdown_timeout(settings.server.shutdown_grace().as_secs().max(1))
         .listen(listener)
-        .map_err(|e| StartupError::Other(e.into()))?
+        .map_err(|e| StartupError::Other(e.into()))?;
+        let server = match ops_listener {
+            Some(l) => server.listen(l).map_err(|e| StartupError::Other(e.into()))?,
+            None => server,
+        }
         .run();
         tracing::info!(%address, port, workers, "Risk sidecar listening.");
         Ok(Application {
@@ -220,6 +243,28 @@ impl Application {
 }
 
 /// Records every response's latency under its route pattern, never its raw path.
+/// The ops listener's port, when there is one.
+struct OpsListener {
+    port: Option<u16>,
+}
+
+/// On the ops listener, only health and metrics: the decision API and the admin
+/// reload stay on the main (loopback) listener. Everything else there is a 404.
+async fn ops_only(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let on_ops = req
+        .app_data::<web::Data<OpsListener>>()
+        .and_then(|o| o.port)
+        .is_some_and(|p| p == req.app_config().local_addr().port());
+    if on_ops && !matches!(req.path(), "/healthz" | "/readyz" | "/metrics") {
+        let response = actix_web::HttpResponse::NotFound().finish();
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
 async fn record_metrics(
     req: ServiceRequest,
     next: Next<impl MessageBody>,

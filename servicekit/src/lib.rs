@@ -42,6 +42,24 @@ pub fn load_settings<T: DeserializeOwned>(
         .try_deserialize()
 }
 
+/// For a list setting (one of `load_settings`'s `list_keys`): an empty variable is an
+/// empty list. `config` reads `""` as one empty item, which then failed to parse (a
+/// chart or an operator clearing the list could not start the service).
+pub fn list_setting<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let items: Vec<String> = Vec::deserialize(deserializer)?;
+    items
+        .iter()
+        .map(|item| item.trim())
+        .filter(|item| !item.is_empty())
+        .map(|item| item.parse().map_err(serde::de::Error::custom))
+        .collect()
+}
+
 /// The request span of both services: method, route pattern and status, never the
 /// path, the query string, a header or an error's text. Callers may put anything in
 /// those (a card number, say), and tracing-actix-web's default span records the target

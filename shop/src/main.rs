@@ -19,9 +19,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    // `shop healthcheck`: the container's and the probes' check (no curl there).
+    // `shop healthcheck [path]`: the container's and the probes' check of /healthz (or
+    // `path`, /readyz for readiness); the images carry no curl.
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        return servicekit::healthcheck(&settings.server.host, settings.server.port, "/healthz");
+        let path = std::env::args().nth(2).unwrap_or_else(|| "/healthz".to_owned());
+        return servicekit::healthcheck(&settings.server.host, settings.server.port, &path);
     }
     telemetry::init(settings.log.format);
     // `shop migrate`: apply the migrations and exit (`make migrate`).

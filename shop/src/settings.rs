@@ -36,6 +36,7 @@ pub struct ServerSettings {
     pub workers: usize,
     pub public_url: String,
     /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` hops are believed.
+    #[serde(deserialize_with = "servicekit::list_setting")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 

@@ -209,3 +209,96 @@ pub fn assert_all_settings(names: &BTreeSet<String>, prefix: &str, keys: &BTreeS
 pub fn exists(rel: &str) -> bool {
     Path::new(&repo_path(rel)).exists()
 }
+
+/// `charts/shop/values.yaml`'s `<section>.settings` (dotted keys), values as strings.
+pub fn chart_settings(section: &str) -> BTreeMap<String, String> {
+    let values: serde_yaml::Value = serde_yaml::from_str(&read("charts/shop/values.yaml")).expect("values.yaml parses");
+    let settings = values[section]["settings"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("values.yaml: {section}.settings is a mapping"));
+    settings
+        .iter()
+        .map(|(k, v)| (k.as_str().expect("key").to_owned(), scalar(v)))
+        .collect()
+}
+
+/// A service's base.yaml defaults, dotted keys to strings (lists comma-joined, as the
+/// environment gives them).
+pub fn setting_defaults(base_yaml: &str) -> BTreeMap<String, String> {
+    let value: serde_yaml::Value = serde_yaml::from_str(base_yaml).expect("base.yaml parses");
+    let mut keys = BTreeSet::new();
+    flatten(&value, String::new(), &mut keys);
+    keys.into_iter()
+        .map(|k| {
+            let v = k.split('.').fold(&value, |v, part| &v[part]);
+            let s = match v {
+                serde_yaml::Value::Sequence(items) => items.iter().map(scalar).collect::<Vec<_>>().join(","),
+                other => scalar(other),
+            };
+            (k, s)
+        })
+        .collect()
+}
+
+fn scalar(v: &serde_yaml::Value) -> String {
+    match v {
+        serde_yaml::Value::String(s) => s.clone(),
+        serde_yaml::Value::Sequence(items) if items.is_empty() => String::new(),
+        other => serde_yaml::to_string(other).expect("scalar").trim().to_owned(),
+    }
+}
+
+/// The settings the chart's templates refuse in values (`shop.forbidden` in _helpers.tpl).
+pub fn chart_forbidden() -> BTreeSet<String> {
+    let helpers = read("charts/shop/templates/_helpers.tpl");
+    let start = helpers.find("define \"shop.forbidden\"").expect("shop.forbidden");
+    let body = &helpers[start..];
+    let body = &body[body.find("-}}").expect("define's end") + 3..body.find("{{- end").expect("end")];
+    body.split_whitespace().map(str::to_owned).collect()
+}
+
+/// Asserts the chart's `<section>.settings` against the service's settings: every key a
+/// setting with its base.yaml default (`changed` aside), and every setting either there
+/// or in `left_out` (each of which the chart refuses in values), `left_out_prefix` aside.
+pub fn assert_chart_settings(
+    section: &str,
+    base_yaml: &str,
+    left_out: &[&str],
+    left_out_prefix: Option<&str>,
+    changed: &[&str],
+) {
+    let defaults = setting_defaults(base_yaml);
+    let chart = chart_settings(section);
+    for (key, value) in &chart {
+        let default = defaults
+            .get(key)
+            .unwrap_or_else(|| panic!("values.yaml {section}.settings.{key}: not a setting"));
+        if !changed.contains(&key.as_str()) {
+            assert_eq!(
+                value, default,
+                "values.yaml {section}.settings.{key}: not base.yaml's default"
+            );
+        }
+    }
+    let forbidden = chart_forbidden();
+    for key in defaults.keys() {
+        if left_out_prefix.is_some_and(|p| key.starts_with(p)) {
+            continue;
+        }
+        let left = left_out.contains(&key.as_str());
+        assert!(
+            chart.contains_key(key) || left,
+            "setting {key} is neither in values.yaml {section}.settings nor left out on purpose"
+        );
+        assert!(
+            !(chart.contains_key(key) && left),
+            "{key}: left out, yet in values.yaml"
+        );
+        if left {
+            assert!(
+                forbidden.contains(key),
+                "{key} is left out but the chart does not refuse it in values"
+            );
+        }
+    }
+}

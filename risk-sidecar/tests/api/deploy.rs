@@ -112,6 +112,50 @@ fn compose_and_the_makefile_start_up_name_only_real_settings() {
     }
 }
 
+/// Settings the chart never takes from values: the pod's layout fixes them (loopback
+/// API, ops listener, paths inside the image, JSON logs) or a Secret holds them.
+const LEFT_OUT_OF_THE_CHART: &[&str] = &[
+    "server.host",
+    "server.port",
+    "server.ops_host",
+    "server.ops_port",
+    "model.dir",
+    "model.ort_library",
+    "policy.path",
+    "decision_log.spool_dir",
+    "log.format",
+    "decision_log.url",
+    "decision_log.email_hash_key",
+];
+
+#[test]
+fn every_chart_value_is_a_setting_and_every_setting_is_in_the_chart_or_left_out() {
+    // The currency table is data of the image (base.yaml), not a deployment knob; the
+    // pods share a Redis (base.yaml's default is the in-memory store).
+    deploy::assert_chart_settings(
+        "sidecar",
+        BASE,
+        LEFT_OUT_OF_THE_CHART,
+        Some("currency.rates."),
+        &["redis.url"],
+    );
+    for template in [
+        "charts/shop/templates/deployment.yaml",
+        "charts/shop/templates/migrate-job.yaml",
+    ] {
+        deploy::assert_all_settings(&deploy::env_names_in(template, "RISK"), "RISK", &keys(), template);
+    }
+    // What the pod gets loads as valid settings.
+    let mut env: HashMap<String, String> = deploy::chart_settings("sidecar")
+        .into_iter()
+        .map(|(k, v)| (format!("RISK__{}", k.to_ascii_uppercase().replace('.', "__")), v))
+        .collect();
+    env.insert("RISK__DECISION_LOG__URL".into(), "postgres://risk@db:5432/shop".into());
+    env.insert("RISK__DECISION_LOG__EMAIL_HASH_KEY".into(), "k".repeat(64));
+    env.insert("RISK__SERVER__OPS_PORT".into(), "9464".into());
+    Settings::load_with(env).expect("the chart's settings are valid");
+}
+
 #[tokio::test]
 async fn the_healthcheck_subcommand_answers_for_a_running_sidecar_only() {
     let port = free_port();
@@ -135,5 +179,38 @@ async fn the_healthcheck_subcommand_answers_for_a_running_sidecar_only() {
         .await;
     let up = tokio::task::spawn_blocking(check).await.expect("joined");
     assert_eq!(up.status.code(), Some(0), "{}", String::from_utf8_lossy(&up.stderr));
+    app.shutdown.shutdown().await;
+}
+
+/// The pod's layout: the decision API on loopback, health and metrics on a second
+/// listener for the kubelet and Prometheus, and nothing else there.
+#[tokio::test]
+async fn the_ops_listener_serves_health_and_metrics_only() {
+    let ops = free_port();
+    let app = Spawn::new(Backend::Memory)
+        .set("RISK__SERVER__OPS_HOST", "127.0.0.1")
+        .set("RISK__SERVER__OPS_PORT", ops)
+        .start()
+        .await;
+    let client = reqwest::Client::new();
+    let on_ops = |path: &str| format!("http://127.0.0.1:{ops}{path}");
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let r = client.get(on_ops(path)).send().await.expect("answers");
+        assert_eq!(r.status(), 200, "{path} on the ops listener");
+    }
+    let decide = client
+        .post(on_ops("/v1/decisions"))
+        .json(&request(&tx(), "card-ops"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(decide.status(), 404, "no decisions on the ops listener");
+    let reload = client.post(on_ops("/admin/reload")).send().await.expect("answers");
+    assert_eq!(reload.status(), 404, "no admin on the ops listener");
+    let lookup = client.get(on_ops("/v1/decisions/tx-1")).send().await.expect("answers");
+    assert_eq!(lookup.status(), 404);
+    // The main listener is unchanged.
+    app.decide_ok(&request(&tx(), "card-ops")).await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
     app.shutdown.shutdown().await;
 }

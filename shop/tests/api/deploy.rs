@@ -75,6 +75,47 @@ fn the_image_and_compose_name_only_real_settings_and_matching_addresses() {
     }
 }
 
+/// Settings the chart never takes from values: the pod's layout fixes them, a Secret
+/// holds them, or they are development mode (the mailbox, demo data).
+const LEFT_OUT_OF_THE_CHART: &[&str] = &[
+    "server.host",
+    "server.port",
+    "risk.url",
+    "log.format",
+    "database.url",
+    "auth.access_token_secret",
+    "auth.csrf_secret",
+    "gateway.api_key",
+    "dev.enabled",
+    "dev.demo_data",
+];
+
+#[test]
+fn every_chart_value_is_a_setting_and_every_setting_is_in_the_chart_or_left_out() {
+    deploy::assert_chart_settings("shop", BASE, LEFT_OUT_OF_THE_CHART, None, &[]);
+    let keys = deploy::setting_keys(BASE);
+    for template in [
+        "charts/shop/templates/deployment.yaml",
+        "charts/shop/templates/migrate-job.yaml",
+    ] {
+        deploy::assert_all_settings(&deploy::env_names_in(template, "SHOP"), "SHOP", &keys, template);
+    }
+    let mut env: HashMap<String, String> = deploy::chart_settings("shop")
+        .into_iter()
+        .map(|(k, v)| (format!("SHOP__{}", k.to_ascii_uppercase().replace('.', "__")), v))
+        .collect();
+    // Distinct, as the shop requires of its two keys.
+    for (secret, fill) in [
+        ("SHOP__AUTH__ACCESS_TOKEN_SECRET", "a"),
+        ("SHOP__AUTH__CSRF_SECRET", "c"),
+        ("SHOP__GATEWAY__API_KEY", "g"),
+    ] {
+        env.insert(secret.into(), fill.repeat(64));
+    }
+    env.insert("SHOP__DATABASE__URL".into(), "postgres://shop@db:5432/shop".into());
+    Settings::load_with(env).expect("the chart's settings are valid outside development mode");
+}
+
 #[tokio::test]
 async fn the_healthcheck_subcommand_answers_for_a_running_shop_only() {
     let app = spawn_app(Risk::Disabled).await;
