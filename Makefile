@@ -27,7 +27,7 @@ test: redis postgres ort monitoring-tools ## Every test: format, clippy, unit, p
 	promtool check rules monitoring/alerts.yaml
 	cd monitoring && promtool test rules alerts.test.yaml
 	scripts/helm-check.sh
-	export REDIS_CLUSTER_URL=$$(scripts/ensure-redis-cluster.sh) || exit 1; \
+	cluster=$$(scripts/ensure-redis-cluster.sh) || exit 1; export REDIS_CLUSTER_URL=$$cluster; \
 	cargo test --workspace --locked --no-fail-fast; status=$$?; scripts/purge-keys.sh 'test-*' 'bench-*'; scripts/drop-test-databases.sh; exit $$status
 	scripts/fuzz.sh 10
 	scripts/e2e.sh

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use actix_web::body::EitherBody;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{Condition, Next, from_fn};
+use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use secrecy::ExposeSecret;
@@ -51,6 +50,8 @@ impl Readiness {
 pub struct Application {
     port: u16,
     server: Server,
+    /// Health and metrics on the pod's address (`server.ops_port`), when set.
+    ops: Option<Server>,
     readiness: Arc<Readiness>,
     reloader: Reloader,
     service: Arc<DecisionService>,
@@ -62,6 +63,7 @@ pub struct Application {
 #[derive(Clone)]
 pub struct ShutdownHandle {
     handle: ServerHandle,
+    ops: Option<ServerHandle>,
     readiness: Arc<Readiness>,
 }
 
@@ -70,6 +72,9 @@ impl ShutdownHandle {
         self.readiness.draining.store(true, Ordering::Relaxed);
         tracing::info!("Shutting down: draining in-flight requests.");
         self.handle.stop(true).await;
+        if let Some(ops) = &self.ops {
+            ops.stop(true).await;
+        }
     }
 }
 
@@ -150,11 +155,6 @@ impl Application {
                 Some(l)
             }
         };
-        let ops_port = match &ops_listener {
-            Some(l) => Some(l.local_addr().map_err(|e| StartupError::Other(e.into()))?.port()),
-            None => None,
-        };
-        let ops_data = web::Data::new(OpsListener { port: ops_port });
         let readiness = Arc::new(Readiness::default());
         let reloader = Reloader {
             service: Arc::clone(&service),
@@ -165,6 +165,7 @@ impl Application {
         let limiter_data = web::Data::from(limiter);
         let readiness_data = web::Data::from(Arc::clone(&readiness));
         let metrics_data = web::Data::new(metrics);
+        let (stores_for_ops, metrics_for_ops) = (stores.clone(), metrics_data.clone());
         let edge_data = web::Data::new(crate::routes::Edge {
             max_body_bytes: MAX_BODY_BYTES,
             body_timeout: settings.server.request_timeout(),
@@ -180,9 +181,7 @@ impl Application {
                     let stores = stores.clone();
                     async move { stores.make().await }
                 })
-                .wrap(Condition::new(ops_port.is_some(), from_fn(ops_only)))
                 .wrap(from_fn(record_metrics))
-                .app_data(ops_data.clone())
                 .wrap(TracingLogger::<servicekit::RequestSpan>::new())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(service_data.clone())
@@ -200,15 +199,46 @@ impl Application {
         .shutdown_timeout(settings.server.shutdown_grace().as_secs().max(1))
         .listen(listener)
         .map_err(|e| StartupError::Other(e.into()))?;
-        let server = match ops_listener {
-            Some(l) => server.listen(l).map_err(|e| StartupError::Other(e.into()))?,
-            None => server,
-        }
-        .run();
+        let server = server.run();
+        // The ops listener is a server of its own with only health and metrics (one
+        // worker, one store of its own for /readyz): the decision API and the admin
+        // reload are not routed there at all.
+        let ops = match ops_listener {
+            None => None,
+            Some(l) => {
+                let stores = stores_for_ops;
+                let service = web::Data::from(Arc::clone(&service));
+                let readiness = web::Data::from(Arc::clone(&readiness));
+                let metrics = metrics_for_ops;
+                let ops = HttpServer::new(move || {
+                    let stores = stores.clone();
+                    App::new()
+                        .data_factory(move || {
+                            let stores = stores.clone();
+                            async move { stores.make().await }
+                        })
+                        .app_data(service.clone())
+                        .app_data(readiness.clone())
+                        .app_data(metrics.clone())
+                        .service(web::resource("/healthz").route(web::get().to(crate::routes::healthz)))
+                        .service(web::resource("/readyz").route(web::get().to(crate::routes::readyz)))
+                        .service(web::resource("/metrics").route(web::get().to(crate::routes::metrics)))
+                        .default_service(web::to(crate::routes::not_found))
+                })
+                .workers(1)
+                .disable_signals()
+                .shutdown_timeout(1)
+                .listen(l)
+                .map_err(|e| StartupError::Other(e.into()))?
+                .run();
+                Some(ops)
+            }
+        };
         tracing::info!(%address, port, workers, "Risk sidecar listening.");
         Ok(Application {
             port,
             server,
+            ops,
             readiness,
             reloader,
             service,
@@ -223,6 +253,7 @@ impl Application {
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
             handle: self.server.handle(),
+            ops: self.ops.as_ref().map(Server::handle),
             readiness: Arc::clone(&self.readiness),
         }
     }
@@ -234,7 +265,13 @@ impl Application {
 
     /// Serves until stopped, then drains the decision log (to PostgreSQL or the spool).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let served = self.server.await;
+        let served = match self.ops {
+            Some(ops) => {
+                let (served, ops) = futures::future::join(self.server, ops).await;
+                served.and(ops)
+            }
+            None => self.server.await,
+        };
         if let Some(log) = &self.service.log {
             log.close(self.grace).await;
         }
@@ -243,28 +280,6 @@ impl Application {
 }
 
 /// Records every response's latency under its route pattern, never its raw path.
-/// The ops listener's port, when there is one.
-struct OpsListener {
-    port: Option<u16>,
-}
-
-/// On the ops listener, only health and metrics: the decision API and the admin
-/// reload stay on the main (loopback) listener. Everything else there is a 404.
-async fn ops_only(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let on_ops = req
-        .app_data::<web::Data<OpsListener>>()
-        .and_then(|o| o.port)
-        .is_some_and(|p| p == req.app_config().local_addr().port());
-    if on_ops && !matches!(req.path(), "/healthz" | "/readyz" | "/metrics") {
-        let response = actix_web::HttpResponse::NotFound().finish();
-        return Ok(req.into_response(response).map_into_right_body());
-    }
-    Ok(next.call(req).await?.map_into_left_body())
-}
-
 async fn record_metrics(
     req: ServiceRequest,
     next: Next<impl MessageBody>,

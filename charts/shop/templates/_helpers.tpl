@@ -13,6 +13,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "shop.selector" -}}
 app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: web
 {{- end -}}
 
 {{/* Settings the pod's layout fixes, secrets and development mode: never from values. */}}
@@ -28,7 +29,12 @@ server.host server.port server.ops_host server.ops_port risk.url log.format data
 {{- fail (printf "%s is set by the chart or a Secret, not by values" $key) }}
 {{- end }}
 - name: {{ printf "%s__%s" $.prefix ($key | upper | replace "." "__") }}
+  {{- /* YAML numbers reach templates as floats: 1073741824 would print as 1.073741824e+09. */}}
+  {{- if and (kindIs "float64" $value) (eq $value (float64 (int64 $value))) }}
+  value: {{ int64 $value | toString | quote }}
+  {{- else }}
   value: {{ $value | toString | quote }}
+  {{- end }}
 {{- end }}
 {{- end -}}
 

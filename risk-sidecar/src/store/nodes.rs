@@ -137,11 +137,8 @@ impl Nodes {
             Nodes::Single(pool) => pool.next_connected().clone(),
             Nodes::Cluster(c) => {
                 let routes = c.routes.load();
-                let at = routes.ranges.partition_point(|(_, end, _)| *end < slot);
-                match routes.ranges.get(at) {
-                    Some((start, _, i)) if *start <= slot => routes.pools[*i].next_connected().clone(),
-                    _ => return Err(StoreError::Disconnected),
-                }
+                let node = routes.node(slot).ok_or(StoreError::Disconnected)?;
+                routes.pools[node].next_connected().clone()
             }
         };
         if client.is_connected() {
@@ -157,23 +154,32 @@ impl Nodes {
         let batch = async {
             match self {
                 Nodes::Single(_) => pipelined(self.client(0)?, cmds).await,
-                Nodes::Cluster(_) => {
-                    let mut groups: Vec<(Client, Vec<usize>, Vec<Cmd>)> = Vec::new();
+                Nodes::Cluster(c) => {
+                    // Grouped by node, then one connection per node: a node's commands
+                    // stay in one pipeline, in order (an entity's GET after its script).
+                    let routes = c.routes.load();
+                    let mut groups: Vec<(usize, Vec<usize>, Vec<Cmd>)> = Vec::new();
                     let n = cmds.len();
                     for (i, cmd) in cmds.into_iter().enumerate() {
-                        let client = self.client(cmd.slot)?;
-                        match groups.iter_mut().find(|(c, _, _)| c.id() == client.id()) {
+                        let node = routes.node(cmd.slot).ok_or(StoreError::Disconnected)?;
+                        match groups.iter_mut().find(|(g, _, _)| *g == node) {
                             Some((_, at, group)) => {
                                 at.push(i);
                                 group.push(cmd);
                             }
-                            None => groups.push((client, vec![i], vec![cmd])),
+                            None => groups.push((node, vec![i], vec![cmd])),
                         }
                     }
-                    let (order, sent): (Vec<Vec<usize>>, Vec<_>) = groups
-                        .into_iter()
-                        .map(|(client, at, group)| (at, pipelined(client, group)))
-                        .unzip();
+                    let mut order = Vec::with_capacity(groups.len());
+                    let mut sent = Vec::with_capacity(groups.len());
+                    for (node, at, group) in groups {
+                        let client = routes.pools[node].next_connected();
+                        if !client.is_connected() {
+                            return Err(StoreError::Disconnected);
+                        }
+                        order.push(at);
+                        sent.push(pipelined(client.clone(), group));
+                    }
                     let mut replies = vec![Value::Null; n];
                     for (at, result) in order.into_iter().zip(join_all(sent).await) {
                         for (i, v) in at.into_iter().zip(result?) {
@@ -221,6 +227,17 @@ async fn pipelined(client: Client, cmds: Vec<Cmd>) -> Result<Vec<Value>, StoreEr
     Ok(pipeline.all().await?)
 }
 
+impl Routes {
+    /// The index of the pool serving `slot`, if the table covers it.
+    fn node(&self, slot: u16) -> Option<usize> {
+        let at = self.ranges.partition_point(|(_, end, _)| *end < slot);
+        match self.ranges.get(at) {
+            Some((start, _, i)) if *start <= slot => Some(*i),
+            _ => None,
+        }
+    }
+}
+
 impl Cluster {
     fn pool_for(&self, host: &str, port: u16) -> Result<Pool, StoreError> {
         let mut pools = self.pools.lock().expect("pools lock");
@@ -239,8 +256,14 @@ impl Cluster {
     /// `CLUSTER SLOTS` from the first live node that answers; the routes replaced when
     /// it parses. A failure keeps the old routes (and is retried next second).
     async fn refresh(&self) {
-        let pools: Vec<Pool> = self.pools.lock().expect("pools lock").values().cloned().collect();
-        for pool in pools {
+        let pools: Vec<((String, u16), Pool)> = self
+            .pools
+            .lock()
+            .expect("pools lock")
+            .iter()
+            .map(|(k, p)| (k.clone(), p.clone()))
+            .collect();
+        for ((asked, _), pool) in pools {
             let client = pool.next_connected();
             if !client.is_connected() {
                 continue;
@@ -252,7 +275,7 @@ impl Cluster {
                 )
                 .await;
             let Ok(reply) = reply else { continue };
-            match self.parse_slots(reply) {
+            match self.parse_slots(reply, &asked) {
                 Ok(routes) => {
                     let changed = self.routes.load().ranges != routes.ranges;
                     self.routes.store(Arc::new(routes));
@@ -267,7 +290,9 @@ impl Cluster {
     }
 
     /// `[[start, end, [host, port, id, …], replicas…], …]`: the primary of each range.
-    fn parse_slots(&self, reply: Value) -> Result<Routes, StoreError> {
+    /// A node that does not know its own address answers "" or "?" for it: the host we
+    /// asked (`asked`) stands in, as Redis's docs say clients should do.
+    fn parse_slots(&self, reply: Value, asked: &str) -> Result<Routes, StoreError> {
         let bad = |what: &str| StoreError::Protocol(format!("CLUSTER SLOTS: {what}"));
         let Value::Array(ranges) = reply else {
             return Err(bad("not an array"));
@@ -293,6 +318,11 @@ impl Cluster {
             };
             let (Ok(start), Ok(end), Ok(port)) = (u16::try_from(start), u16::try_from(end), u16::try_from(port)) else {
                 return Err(bad("a number out of range"));
+            };
+            let host = if host.is_empty() || host == "?" {
+                asked.to_owned()
+            } else {
+                host
             };
             let key = (host.clone(), port);
             let i = match index.get(&key) {

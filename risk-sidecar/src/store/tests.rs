@@ -9,9 +9,10 @@ use crate::settings::Settings;
 
 const T0: i64 = 1_764_000_000_000;
 
-fn settings(url: &str, prefix: &str) -> Settings {
+fn settings(url: &str, prefix: &str, pool_size: &str) -> Settings {
     let overrides: HashMap<String, String> = [
         ("RISK__REDIS__URL", url),
+        ("RISK__REDIS__POOL_SIZE", pool_size),
         ("RISK__REDIS__KEY_PREFIX", prefix),
         ("RISK__REDIS__MAX_EVENTS_PER_KEY", "50"),
         ("RISK__REDIS__MAX_LINKED_PER_KEY", "5"),
@@ -24,8 +25,8 @@ fn settings(url: &str, prefix: &str) -> Settings {
     Settings::load_with(overrides).expect("test settings")
 }
 
-async fn redis_store(url: &str, prefix: &str) -> RedisStore {
-    let s = settings(url, prefix);
+async fn redis_store(url: &str, prefix: &str, pool_size: &str) -> RedisStore {
+    let s = settings(url, prefix, pool_size);
     let redis = RedisStore::connect(s.redis_url().expect("url"), &s.redis)
         .await
         .expect("redis client");
@@ -38,16 +39,20 @@ async fn redis_store(url: &str, prefix: &str) -> RedisStore {
 async fn both_stores() -> Vec<(&'static str, VelocityStore)> {
     let prefix = format!("test-{}", uuid::Uuid::new_v4());
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let s = settings(&url, &prefix);
+    let s = settings(&url, &prefix, "1");
     let mut stores = vec![
         (
             "memory",
             VelocityStore::Memory(std::sync::Arc::new(MemoryStore::new(StoreLimits::from(&s.redis)))),
         ),
-        ("redis", VelocityStore::Redis(redis_store(&url, &prefix).await)),
+        ("redis", VelocityStore::Redis(redis_store(&url, &prefix, "1").await)),
     ];
     if let Ok(cluster) = std::env::var("REDIS_CLUSTER_URL") {
-        stores.push(("cluster", VelocityStore::Redis(redis_store(&cluster, &prefix).await)));
+        // Three connections per node: a node's commands must still share one pipeline.
+        stores.push((
+            "cluster",
+            VelocityStore::Redis(redis_store(&cluster, &prefix, "3").await),
+        ));
     }
     stores
 }
