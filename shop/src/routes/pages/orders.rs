@@ -169,12 +169,24 @@ pub async fn verify(
     }
 }
 
-pub async fn mailbox(state: web::Data<AppState>, session: web::ReqData<Session>) -> Result<HttpResponse, PageError> {
+/// `?to=address`: one recipient's messages only (a load test's many shoppers each
+/// finding their own code among the newest 50).
+#[derive(Deserialize)]
+pub struct MailboxQuery {
+    to: Option<String>,
+}
+
+pub async fn mailbox(
+    state: web::Data<AppState>,
+    session: web::ReqData<Session>,
+    query: web::Query<MailboxQuery>,
+) -> Result<HttpResponse, PageError> {
     if !state.mailbox_enabled {
         return Err(ShopError::NotFound.into());
     }
     let client = state.pool.get().await.map_err(ShopError::from)?;
-    let messages: Vec<MailboxMessage> = read_mailbox(&client, None).await?;
+    let to = query.to.as_deref().map(str::trim).filter(|to| !to.is_empty());
+    let messages: Vec<MailboxMessage> = read_mailbox(&client, to).await?;
     let page = MailboxPage {
         layout: Layout::new(&session, &state),
         messages: messages
