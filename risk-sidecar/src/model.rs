@@ -16,9 +16,10 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ort::environment::Environment;
-use ort::session::Session;
+use ort::memory::Allocator;
 use ort::session::builder::GraphOptimizationLevel;
-use ort::value::TensorRef;
+use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session};
+use ort::value::{Tensor, TensorRef};
 use parking_lot::Mutex;
 use shared::N_FEATURES;
 
@@ -71,8 +72,16 @@ pub struct OnnxModel {
 
 /// One pool slot: a row is scored by both graphs under one lock.
 struct Sessions {
-    classifier: Session,
-    forest: Option<Session>,
+    classifier: Runner,
+    forest: Option<Runner>,
+}
+
+/// A session and its run options: only the output we read is fetched, into a tensor
+/// allocated once (ONNX Runtime otherwise allocates and returns every output per run).
+struct Runner {
+    session: Session,
+    options: RunOptions<HasSelectedOutputs>,
+    width: usize,
 }
 
 /// What the model says about one row.
@@ -173,12 +182,19 @@ impl OnnxModel {
             path: path.to_owned(),
             problem,
         };
-        let open = |path: &Path| open_session(env, path).map_err(|e| load_err(path, e.to_string()));
+        let open = |path: &Path, output: &str, width: usize| {
+            Runner::open(env, path, output, width).map_err(|e| load_err(path, e.to_string()))
+        };
+        let anomaly_output = card.anomaly.as_ref().map(|a| a.output.clone());
         let sessions = (0..sessions.max(1))
             .map(|_| {
+                let forest = match (&forest_path, &anomaly_output) {
+                    (Some(p), Some(o)) => Some(open(p, o, 1)?),
+                    _ => None,
+                };
                 Ok(Mutex::new(Sessions {
-                    classifier: open(&path)?,
-                    forest: forest_path.as_deref().map(open).transpose()?,
+                    classifier: open(&path, &card.output, 2)?,
+                    forest,
                 }))
             })
             .collect::<Result<Vec<_>, ModelError>>()?;
@@ -210,7 +226,7 @@ impl OnnxModel {
         let sessions = &mut *sessions;
         let anomaly = self.forest_score(sessions, row)?;
         let input = self.input_row(row, anomaly);
-        let probabilities = run_one(&mut sessions.classifier, input.as_slice(), &self.card.output, 2)?;
+        let probabilities = sessions.classifier.run(input.as_slice())?;
         Ok(Assessment {
             fraud: probabilities[1].clamp(0.0, 1.0),
             anomaly,
@@ -224,7 +240,7 @@ impl OnnxModel {
 
     fn forest_score(&self, sessions: &mut Sessions, row: &FeatureVector) -> Result<Option<f32>, ModelError> {
         match (&mut sessions.forest, &self.card.anomaly) {
-            (Some(forest), Some(a)) => Ok(Some(run_one(forest, &row.0, &a.output, 1)?[0])),
+            (Some(forest), Some(_)) => Ok(Some(forest.run(&row.0)?[0])),
             _ => Ok(None),
         }
     }
@@ -263,22 +279,42 @@ impl ModelRow {
     }
 }
 
-/// Runs a graph on one row and returns its output, which must hold `width` values.
-fn run_one(session: &mut Session, row: &[f32], output: &str, width: usize) -> Result<[f32; 2], ModelError> {
-    let err = |e: ort::Error| ModelError::Inference(e.to_string());
-    let input = TensorRef::from_array_view(([1usize, row.len()], row)).map_err(err)?;
-    let outputs = session.run(ort::inputs![input]).map_err(err)?;
-    let value = outputs
-        .get(output)
-        .ok_or_else(|| ModelError::Inference(format!("model has no output {output}")))?;
-    let (_, values) = value.try_extract_tensor::<f32>().map_err(err)?;
-    if values.len() != width {
-        return Err(ModelError::Inference(format!(
-            "expected {width} values from {output}, got {}",
-            values.len()
-        )));
+// === impl Runner ===
+
+impl Runner {
+    fn open(env: &Environment, path: &Path, output: &str, width: usize) -> ort::Result<Runner> {
+        let session = open_session(env, path)?;
+        if !session.outputs().iter().any(|o| o.name() == output) {
+            return Err(ort::Error::new(format!("model has no output {output}")));
+        }
+        let buffer = Tensor::<f32>::new(&Allocator::default(), [1usize, width])?;
+        let options =
+            RunOptions::new()?.with_outputs(OutputSelector::no_default().with(output).preallocate(output, buffer));
+        Ok(Runner {
+            session,
+            options,
+            width,
+        })
     }
-    let mut out = [0.0; 2];
-    out[..width].copy_from_slice(values);
-    Ok(out)
+
+    /// Runs the graph on one row; its output must hold `width` values.
+    fn run(&mut self, row: &[f32]) -> Result<[f32; 2], ModelError> {
+        let err = |e: ort::Error| ModelError::Inference(e.to_string());
+        let input = TensorRef::from_array_view(([1usize, row.len()], row)).map_err(err)?;
+        let outputs = self
+            .session
+            .run_with_options(ort::inputs![input], &self.options)
+            .map_err(err)?;
+        let (_, values) = outputs[0].try_extract_tensor::<f32>().map_err(err)?;
+        if values.len() != self.width {
+            return Err(ModelError::Inference(format!(
+                "expected {} values, got {}",
+                self.width,
+                values.len()
+            )));
+        }
+        let mut out = [0.0; 2];
+        out[..self.width].copy_from_slice(values);
+        Ok(out)
+    }
 }

@@ -12,7 +12,7 @@ use shared::{FEATURE_NAMES, HistoryRecord, Label};
 
 use crate::decision::features::{FeatureContext, FeatureVector};
 use crate::decision::input::{DecisionInput, InputError};
-use crate::decision::pan::find_pan;
+use crate::decision::screen::screen;
 use crate::settings::Settings;
 use crate::store::{MemoryStore, StoreLimits};
 
@@ -239,14 +239,14 @@ fn parse_ms(s: &str) -> Option<i64> {
 /// full card number (a user's own export may carry one; it must go no further).
 fn parse_record(line: &str, number: usize) -> Result<HistoryRecord, ReplayError> {
     let record = |problem: String| ReplayError::Record { line: number, problem };
-    let value: serde_json::Value = serde_json::from_str(line).map_err(|e| record(e.to_string()))?;
-    if let Some(field) = find_pan(&value) {
+    let found = screen(line).map_err(|e| record(e.to_string()))?;
+    if let Some(field) = found.pan {
         return Err(ReplayError::Input {
             line: number,
             error: InputError::Pan { field },
         });
     }
-    serde_json::from_value(value).map_err(|e| record(e.to_string()))
+    serde_json::from_str(line).map_err(|e| record(e.to_string()))
 }
 
 #[cfg(test)]

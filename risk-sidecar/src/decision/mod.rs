@@ -5,6 +5,7 @@ pub mod features;
 pub mod input;
 pub mod pan;
 pub mod policy;
+pub mod screen;
 pub mod stored;
 
 use std::sync::Arc;

@@ -13,7 +13,6 @@
 //! `customer.account_created_at`, and a history's `labelled_at`) are not scanned when
 //! they parse as such: a fraction of a second is no card number.
 
-use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -24,64 +23,33 @@ const MAX_SEPARATORS: usize = 3;
 /// Fields typed as timestamps, by name (at any depth: a history nests the request).
 const TIMESTAMP_FIELDS: &[&str] = &["occurred_at", "account_created_at", "labelled_at"];
 
+/// Whether an object key or string value at `path` (dotted, as the screen builds it)
+/// is a typed timestamp: such a value is not scanned when it parses as RFC 3339.
 fn is_timestamp_field(path: &str) -> bool {
     let name = path.rsplit('.').next().unwrap_or(path);
     TIMESTAMP_FIELDS.contains(&name)
 }
 
-/// Where a card number was found: the dotted path of the value, or of the object whose
-/// key holds it (a key is never repeated back). `None`: a key of the body itself.
-pub fn find_pan(value: &Value) -> Option<Option<String>> {
-    let mut path = String::new();
-    walk(value, &mut path)
+/// Whether a string value at `path` holds a card number. The timestamp parse runs only
+/// for a string that would otherwise count: almost none do.
+pub(crate) fn string_is_pan(path: &str, s: &str) -> bool {
+    contains_pan(s) && !(is_timestamp_field(path) && OffsetDateTime::parse(s, &Rfc3339).is_ok())
 }
 
-fn walk(value: &Value, path: &mut String) -> Option<Option<String>> {
-    let here = || Some(Some(path.clone()));
-    match value {
-        Value::String(s) => {
-            let typed_time = is_timestamp_field(path) && OffsetDateTime::parse(s, &Rfc3339).is_ok();
-            (!typed_time && contains_pan(s)).then(|| Some(path.clone()))
-        }
-        Value::Number(n) => number_is_pan(n).then(here).flatten(),
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
-            let len = path.len();
-            path.push_str(&format!("[{i}]"));
-            let found = walk(item, path);
-            path.truncate(len);
-            found
-        }),
-        Value::Object(map) => map.iter().find_map(|(key, item)| {
-            if contains_pan(key) {
-                return Some((!path.is_empty()).then(|| path.clone()));
-            }
-            let len = path.len();
-            if !path.is_empty() {
-                path.push('.');
-            }
-            path.push_str(key);
-            let found = walk(item, path);
-            path.truncate(len);
-            found
-        }),
-        Value::Null | Value::Bool(_) => false.then_some(None),
-    }
+/// An integer's digits (of its magnitude). Fewer than 13 digits is no card number: no
+/// formatting for the amounts and counts every request carries.
+pub(crate) fn integer_is_pan(v: u64) -> bool {
+    v >= 1_000_000_000_000 && contains_pan(&v.to_string())
 }
 
-/// A number's digits as written out in full (integers, negatives, floats in plain and
-/// in exponent form).
-fn number_is_pan(n: &serde_json::Number) -> bool {
-    if let Some(v) = n.as_u64() {
-        return contains_pan(&v.to_string());
-    }
-    if let Some(v) = n.as_i64() {
-        return contains_pan(&v.unsigned_abs().to_string());
-    }
-    n.as_f64().is_some_and(|v| {
-        let v = v.abs();
-        // Display may use an exponent; the integer part in full shows the digits.
-        contains_pan(&n.to_string()) || (v < 1e20 && contains_pan(&format!("{:.0}", v.trunc())))
-    })
+/// A float's digits as written out in full (plain and exponent form).
+pub(crate) fn float_is_pan(v: f64) -> bool {
+    let Some(n) = serde_json::Number::from_f64(v) else {
+        return false;
+    };
+    let v = v.abs();
+    // Display may use an exponent; the integer part in full shows the digits.
+    contains_pan(&n.to_string()) || (v < 1e20 && contains_pan(&format!("{:.0}", v.trunc())))
 }
 
 /// The value of a Unicode decimal digit. Decimal digits come in contiguous blocks of ten,
@@ -170,6 +138,14 @@ pub fn contains_pan(s: &str) -> bool {
     if s.len() < MIN_DIGITS {
         return false;
     }
+    if s.is_ascii() && !ascii_run_of_13_digits(s.as_bytes()) {
+        return false;
+    }
+    scan(s)
+}
+
+/// The full scan behind [`contains_pan`].
+fn scan(s: &str) -> bool {
     let mut run = Run {
         digits: [0; 2 * MAX_DIGITS],
         len: 0,
@@ -218,6 +194,24 @@ pub fn contains_pan(s: &str) -> bool {
         }
     }
     group_len > 0 && end_group(&mut run, &group[..group_len], &mut too_long)
+}
+
+/// Whether some stretch of only digits and separators holds 13 digits: a necessary
+/// condition for a card number in ASCII text (a letter or other sign ends a run), checked
+/// a byte at a time before the full scan. Timestamps, ids and user agents stop here.
+fn ascii_run_of_13_digits(s: &[u8]) -> bool {
+    let mut digits = 0;
+    for &b in s {
+        if b.is_ascii_digit() {
+            digits += 1;
+            if digits >= MIN_DIGITS {
+                return true;
+            }
+        } else if !(b.is_ascii_whitespace() || b == 0x0b || matches!(b, b'-' | b'.' | b'/' | b'_')) {
+            digits = 0;
+        }
+    }
+    false
 }
 
 fn luhn(digits: &[u8]) -> bool {

@@ -1,6 +1,7 @@
 //! Velocity counters and stored decisions: Redis in production, the same semantics
 //! in memory when no Redis is configured (and for replaying histories offline).
 
+mod args;
 mod labels;
 mod memory;
 mod nodes;

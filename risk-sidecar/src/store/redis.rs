@@ -1,14 +1,16 @@
 //! The velocity counters in Redis: one round trip per decision (`velocity.lua`: the
-//! idempotency reservation, then per entity a GET and a SET of its fixed-size counters
-//! and a GET of its label view), and the decision stored afterwards without waiting.
+//! idempotency reservation and per entity the writes to its fixed-size counters; then
+//! one MGET of every entity's counters and label view), and the decision stored
+//! afterwards without waiting.
 
 use std::time::Duration;
 
 use fred::clients::Pool;
 use fred::interfaces::{ClientLike, KeysInterface};
 use fred::prelude::{Builder, Config, Expiration, ReconnectPolicy, SetOptions, TcpConfig};
-use fred::types::{Key, Value};
+use fred::types::Value;
 
+use super::args::Args;
 use super::labels::{LabelSet, SetChange, VIEW_LEN, VIEW_SLOTS, decline_changes, horizon, label_changes, read_view};
 use super::nodes::{Cmd, Nodes};
 use super::state::{self, RING, TIERS};
@@ -21,7 +23,7 @@ use crate::settings::RedisSettings;
 const VELOCITY_LUA: &str = include_str!("velocity.lua");
 const LABELS_LUA: &str = include_str!("labels.lua");
 /// A counted entity of one decision: its kind, its linked member, its counters' key.
-type Counted<'a> = (EntityKind, Option<&'a str>, Key);
+type Counted<'a> = (EntityKind, Option<&'a str>, &'a Value);
 
 /// How long a decision's unawaited write may take.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(1);
@@ -31,6 +33,8 @@ type SetChanges = [Option<(LabelSet, SetChange)>; 3];
 
 /// velocity.lua's ARGV[3..=18]: after the reservation flag and record, before the entities' own.
 const COMMON_ARGS: usize = 16;
+/// velocity.lua's arguments per entity (its `PER`).
+const PER_ENTITY_ARGS: usize = 14;
 
 pub struct RedisStore {
     nodes: Nodes,
@@ -145,23 +149,25 @@ impl RedisStore {
 
     async fn observe_once(&self, o: &Observation<'_>) -> Result<Observed, StoreError> {
         let entities: Vec<_> = o.entities().collect();
-        // Each key made once: the script and the GET share it (a clone is a refcount).
-        let keys: Vec<Key> = entities
-            .iter()
-            .map(|(kind, id, _)| self.counters_key(*kind, id).into())
-            .collect();
+        // Each key made once, all in one buffer: the script copies it, the GET shares it.
+        let mut key_buf = Args::with_capacity(entities.len(), 64 * entities.len());
+        for (kind, id, _) in &entities {
+            self.counters_key_into(&mut key_buf, *kind, id);
+        }
+        let keys = key_buf.into_values();
         let counted: Vec<Counted<'_>> = entities
             .iter()
             .zip(&keys)
             .filter(|((kind, _, _), _)| kind.counts_events())
-            .map(|((kind, _, linked), key)| (*kind, *linked, key.clone()))
+            .map(|((kind, _, linked), key)| (*kind, *linked, key))
             .collect();
         let common = Common::new(o);
         let mut cmds: Vec<Cmd> = Vec::with_capacity(2 * keys.len() + 1);
         // A single Redis takes the decision's counting, reservation first, in one call;
         // a cluster needs each entity's keys in their own call (one slot each) and the
-        // reservation as a plain SET. Then every entity's counters, read whole by plain
-        // GETs (no Lua copies). All of it one pipeline: one round trip.
+        // reservation as a plain SET. Then every entity's counters, read whole by one
+        // MGET (a GET each on a cluster, where each is in its own slot): no Lua copies.
+        // All of it one pipeline: one round trip.
         let in_script = !self.clustered;
         let separate_reservation = o.reservation.is_some() && !in_script;
         if let (Some(record), true) = (o.reservation, separate_reservation) {
@@ -187,17 +193,35 @@ impl RedisStore {
             cmds.push(self.nodes.evalsha(call));
             scripts += 1;
         }
-        for key in keys {
-            let mut get = self.nodes.cmd("GET", key.as_bytes(), Vec::with_capacity(1));
-            get.args.push(key.into());
-            cmds.push(get);
+        let one_read = !self.clustered && !keys.is_empty();
+        let reads = if one_read { 1 } else { keys.len() };
+        if !one_read {
+            for key in &keys {
+                let mut get = self
+                    .nodes
+                    .cmd("GET", key.as_bytes().unwrap_or_default(), Vec::with_capacity(1));
+                get.args.push(key.clone());
+                cmds.push(get);
+            }
+        } else {
+            cmds.push(self.nodes.cmd("MGET", b"", keys.clone()));
         }
         crate::metrics::redis_round_trip("observe");
-        let replies = self.nodes.send(cmds, self.timeout).await?;
-        if replies.len() != usize::from(separate_reservation) + scripts + entities.len() {
+        let mut replies = self.nodes.send(cmds, self.timeout).await?;
+        if replies.len() != usize::from(separate_reservation) + scripts + reads {
             return Err(StoreError::Protocol(
                 "velocity pipeline reply has the wrong length".into(),
             ));
+        }
+        if one_read {
+            match replies.pop() {
+                Some(Value::Array(counters)) if counters.len() == entities.len() => replies.extend(counters),
+                _ => {
+                    return Err(StoreError::Protocol(
+                        "velocity MGET reply is not one value per entity".into(),
+                    ));
+                }
+            }
         }
         let mut replies = replies.into_iter();
         let mut observed = Observed::default();
@@ -260,34 +284,39 @@ impl RedisStore {
     ) -> Vec<Value> {
         let reserving = reserve.is_some();
         let n_keys = usize::from(reserving) + group.len();
-        let mut args: Vec<Value> = Vec::with_capacity(2 + n_keys + 2 + COMMON_ARGS + 14 * group.len());
-        args.push(self.script_sha.as_str().into());
-        args.push((n_keys as i64).into());
+        let n_args = 2 + n_keys + 2 + COMMON_ARGS + PER_ENTITY_ARGS * group.len();
+        let mut args = Args::with_capacity(n_args, 256 + reserve.map_or(0, str::len) + 160 * group.len());
+        args.bytes(self.script_sha.as_bytes());
+        args.int(n_keys);
         if reserving {
-            args.push(self.decision_key(transaction_id).into());
+            self.decision_key_into(&mut args, transaction_id);
         }
-        args.extend(group.iter().map(|(_, _, key)| Value::from(key.clone())));
-        args.push(if reserving { "1" } else { "0" }.into());
-        args.push(reserve.unwrap_or("").into());
-        args.extend(common.args.iter().cloned());
+        for (_, _, key) in group {
+            args.bytes(key.as_bytes().unwrap_or_default());
+        }
+        args.bytes(if reserving { b"1" } else { b"0" });
+        args.bytes(reserve.unwrap_or("").as_bytes());
+        args.extend(&common.args);
         for (kind, linked, _) in group {
             let layout = state::Layout::of(*kind, self.limits.max_linked as usize);
-            args.push(if layout.sums { "s" } else { "" }.into());
-            args.push(Value::from(layout.links.to_string()));
+            args.bytes(if layout.sums { b"s" } else { b"" });
+            args.int(layout.links);
             match linked.filter(|_| layout.links > 0).map(state::hash) {
                 Some(h) => {
-                    args.push(Value::Bytes(h.to_be_bytes().to_vec().into()));
-                    args.push(h.to_string().into());
+                    args.bytes(&h.to_be_bytes());
+                    args.int(h);
                 }
-                None => args.extend([Value::from(""), Value::from("")]),
+                None => {
+                    args.bytes(b"");
+                    args.bytes(b"");
+                }
             }
-            args.extend(
-                state::slot_bit_offsets(&layout, common.at_ms)
-                    .iter()
-                    .map(|o| Value::from(o.to_string())),
-            );
+            for offset in state::slot_bit_offsets(&layout, common.at_ms) {
+                args.int(offset);
+            }
         }
-        args
+        debug_assert_eq!(args.len(), n_args);
+        args.into_values()
     }
 
     /// The label's set changes for every entity, then each entity's view rebuilt, one
@@ -465,8 +494,16 @@ impl RedisStore {
         Ok(client.custom(fred::cmd!("ZCARD"), vec![key]).await?)
     }
 
-    fn counters_key(&self, kind: EntityKind, id: &str) -> String {
-        format!("{}:st", self.entity_key(kind, id))
+    /// An entity's counters key (`{entity_key}:st`, as `raw_counters` reads it), written
+    /// as one argument without formatting machinery.
+    fn counters_key_into(&self, args: &mut Args, kind: EntityKind, id: &str) {
+        let prefix = self.prefix.as_bytes();
+        args.concat(&[prefix, b":", kind.as_str().as_bytes(), b":{", id.as_bytes(), b"}:st"]);
+    }
+
+    /// `decision_key`, written as one argument.
+    fn decision_key_into(&self, args: &mut Args, transaction_id: &str) {
+        args.concat(&[self.prefix.as_bytes(), b":dec:{", transaction_id.as_bytes(), b"}"]);
     }
 
     /// An entity's keys share this base, and with it a hash tag: one cluster slot.
@@ -482,28 +519,34 @@ impl RedisStore {
 /// velocity.lua's ARGV[3..=18], the same for every call of a decision: numbers
 /// formatted here once, the ring and the tiers from `state` (defined there only).
 struct Common {
-    args: Vec<Value>,
+    args: Args,
     at_ms: i64,
 }
 
 impl Common {
     fn new(o: &Observation<'_>) -> Common {
         let ts = o.at_ms;
-        let mut args: Vec<Value> = Vec::with_capacity(COMMON_ARGS);
-        args.push(RESERVATION_TTL_MS.to_string().into());
-        args.push(ts.to_string().into());
-        args.push(Value::Bytes(
-            state::hash(o.transaction_id).to_be_bytes().to_vec().into(),
-        ));
-        args.push(o.amount_ref_minor.map(|a| a.to_string()).unwrap_or_default().into());
-        args.push(KEY_TTL_MS.to_string().into());
-        args.extend(TIERS.iter().map(|t| Value::from(ts.div_euclid(t.width_ms).to_string())));
-        args.extend(TIERS.iter().map(|t| Value::from(t.slots.to_string())));
-        args.push(RING.to_string().into());
-        args.push(VIEW_LEN.to_string().into());
-        args.push(state::VERSION.to_string().into());
-        args.push(state::ttl_day(ts).to_string().into());
-        args.push(state::hash(o.transaction_id).to_string().into());
+        let tx_hash = state::hash(o.transaction_id);
+        let mut args = Args::with_capacity(COMMON_ARGS, 160);
+        args.int(RESERVATION_TTL_MS);
+        args.int(ts);
+        args.bytes(&tx_hash.to_be_bytes());
+        match o.amount_ref_minor {
+            Some(a) => args.int(a),
+            None => args.bytes(b""),
+        }
+        args.int(KEY_TTL_MS);
+        for t in &TIERS {
+            args.int(ts.div_euclid(t.width_ms));
+        }
+        for t in &TIERS {
+            args.int(t.slots);
+        }
+        args.int(RING);
+        args.int(VIEW_LEN);
+        args.int(state::VERSION);
+        args.int(state::ttl_day(ts));
+        args.int(tx_hash);
         debug_assert_eq!(args.len(), COMMON_ARGS);
         Common { args, at_ms: ts }
     }

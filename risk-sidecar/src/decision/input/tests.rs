@@ -1,5 +1,5 @@
 use super::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const NOW: i64 = 1_764_000_000_000;
 
@@ -187,4 +187,22 @@ fn a_nul_character_anywhere_is_refused_with_its_field() {
     let mut v = valid();
     v["metadata"] = json!({"note": "a\u{0}b"});
     assert_eq!(field_of(v).as_deref(), Some("metadata.note"));
+}
+
+#[test]
+fn a_field_given_twice_is_refused_not_read_as_the_last() {
+    let body = valid().to_string();
+    let twice = body.replacen(
+        "\"transaction_id\":",
+        "\"transaction_id\":\"first\",\"transaction_id\":",
+        1,
+    );
+    assert_ne!(twice, body);
+    match DecisionInput::parse(twice.as_bytes(), 0) {
+        Err(InputError::Invalid { field, message }) => {
+            assert_eq!(field.as_deref(), Some("transaction_id"));
+            assert_eq!(message, "is given more than once");
+        }
+        other => panic!("expected a validation error, got {other:?}"),
+    }
 }
