@@ -11,6 +11,7 @@ use servicekit::{Matcher, PrometheusHandle};
 pub const HTTP_REQUEST_DURATION: &str = "risk_http_request_duration_seconds";
 pub const DECISION_DURATION: &str = "risk_decision_duration_seconds";
 pub const MODEL_INFERENCE_DURATION: &str = "risk_model_inference_duration_seconds";
+pub const MODEL_EXPLAIN_DURATION: &str = "risk_model_explain_duration_seconds";
 pub const VELOCITY_STORE_DURATION: &str = "risk_velocity_store_duration_seconds";
 pub const DEGRADED_DECISIONS: &str = "risk_degraded_decisions_total";
 pub const STORE_ERRORS: &str = "risk_redis_errors_total";
@@ -75,6 +76,11 @@ fn describe_all() {
         MODEL_INFERENCE_DURATION,
         metrics::Unit::Seconds,
         "ONNX inference of one row."
+    );
+    describe_histogram!(
+        MODEL_EXPLAIN_DURATION,
+        metrics::Unit::Seconds,
+        "TreeSHAP of one explained decision (those with a model band reason only)."
     );
     describe_histogram!(
         ANOMALY_SCORE,
@@ -187,6 +193,7 @@ fn register_decision_series() {
     counter!(IDEMPOTENCY_MISMATCHES).increment(0);
     counter!(POLICY_RULE_ERRORS).increment(0);
     let _ = histogram!(MODEL_INFERENCE_DURATION);
+    let _ = histogram!(MODEL_EXPLAIN_DURATION);
     let _ = histogram!(ANOMALY_SCORE);
     let _ = histogram!(HTTP_REQUEST_DURATION, "route" => "/v1/decisions", "status" => "200");
     let _ = histogram!(VELOCITY_STORE_DURATION, "store" => "connected");
@@ -263,6 +270,10 @@ pub fn decision(decision: shared::Decision, elapsed: Duration) {
 
 pub fn inference(elapsed: Duration) {
     histogram!(MODEL_INFERENCE_DURATION).record(elapsed.as_secs_f64());
+}
+
+pub fn explained(elapsed: Duration) {
+    histogram!(MODEL_EXPLAIN_DURATION).record(elapsed.as_secs_f64());
 }
 
 pub fn anomaly_score(score: f32) {

@@ -365,14 +365,14 @@ pub fn explain(
     let code = ReasonCode::ModelFactor;
     let row = model.input_row(features, anomaly);
     let row = row.as_slice();
-    let factors = explainer
-        .top_raising(row, 3)
-        .into_iter()
-        .map(|(i, contribution)| shared::Reason {
-            code: code.as_str().to_owned(),
-            message: factor_message(i, row[i], contribution),
-            source: code.source(),
-        });
+    let start = Instant::now();
+    let top = explainer.top_raising(row, 3);
+    crate::metrics::explained(start.elapsed());
+    let factors = top.into_iter().map(|(i, contribution)| shared::Reason {
+        code: code.as_str().to_owned(),
+        message: factor_message(i, row[i], contribution),
+        source: code.source(),
+    });
     reasons.splice(at + 1..at + 1, factors);
 }
 
