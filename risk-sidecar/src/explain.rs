@@ -1,7 +1,15 @@
-//! Explanations: exact TreeSHAP (Lundberg et al., "Consistent Individualized Feature
-//! Attribution for Tree Ensembles", algorithm 2) over LightGBM's own tree dump
-//! (`trees.json` beside the model). Contributions are in log-odds, like LightGBM's
-//! `pred_contrib`, which the tests check them against.
+//! Explanations: exact path-dependent TreeSHAP (the values of Lundberg et al.,
+//! "Consistent Individualized Feature Attribution for Tree Ensembles") over LightGBM's own
+//! tree dump (`trees.json` beside the model). Contributions are in log-odds, like
+//! LightGBM's `pred_contrib`, which the tests check them against.
+//!
+//! Computed per leaf in the integral form of the Shapley weights (as in Linear TreeSHAP,
+//! Yu et al., 2022): with the leaf's path reduced to its d distinct features, each with the
+//! share of training rows that follows the path (`zero`) and whether this row does
+//! (`one`), feature j gets `value · (one_j − zero_j) · ∫₀¹ Π_{k≠j} ((1−y)·zero_k + y·one_k) dy`.
+//! The integrand is a polynomial of degree d − 1, so ⌈d/2⌉ Gauss–Legendre nodes integrate
+//! it exactly. Algorithm 2's unwinding did O(d²) dependent divisions a leaf and cost half
+//! a millisecond an explanation on the shipped model; this is a few products a node.
 //!
 //! A row is the classifier's input (`model::ModelRow`): the request's features, then
 //! the anomaly score when the model takes it as a feature.
@@ -73,14 +81,26 @@ pub struct TreeExplainer {
     trees: Vec<Tree>,
     /// The classifier's input width; every split's feature is below it.
     n_inputs: usize,
+    /// Gauss–Legendre nodes and weights on [0, 1], indexed by how many: a path has at most
+    /// `n_inputs` distinct features, so needs at most ⌈n_inputs / 2⌉.
+    quadrature: Vec<Vec<(f64, f64)>>,
 }
 
+/// One distinct feature of the path to a node.
 #[derive(Clone, Copy)]
-struct PathElement {
-    feature: Option<usize>,
+struct Factor {
+    feature: usize,
+    /// The share of training rows (by cover) that takes this path's branches on it.
     zero: f64,
+    /// 1 when the row takes them all, else 0.
     one: f64,
-    weight: f64,
+}
+
+/// Buffers for one explanation, reused by every leaf.
+struct Scratch {
+    factors: Vec<f64>,
+    after: Vec<f64>,
+    sums: Vec<f64>,
 }
 
 // === impl TreeExplainer ===
@@ -105,7 +125,12 @@ impl TreeExplainer {
             .map(|t| flatten(t.tree_structure, n_inputs))
             .collect::<Result<_, _>>()
             .map_err(err)?;
-        Ok(Some(TreeExplainer { trees, n_inputs }))
+        let quadrature = (0..=n_inputs.div_ceil(2)).map(gauss_legendre).collect();
+        Ok(Some(TreeExplainer {
+            trees,
+            n_inputs,
+            quadrature,
+        }))
     }
 
     /// Each input's contribution to the log-odds, and the expected value last
@@ -114,12 +139,17 @@ impl TreeExplainer {
     pub fn contributions(&self, row: &[f32]) -> Vec<f64> {
         let n = self.n_inputs;
         let mut phi = vec![0.0; n + 1];
-        // One stack of path segments for every tree: no allocation per node.
-        let mut stack = Vec::with_capacity(512);
+        // One path and one set of buffers for every tree: no allocation per node.
+        let mut path = Vec::with_capacity(n);
+        let mut scratch = Scratch {
+            factors: vec![0.0; n],
+            after: vec![0.0; n],
+            sums: vec![0.0; n],
+        };
         for tree in &self.trees {
             phi[n] += tree.expected;
-            stack.clear();
-            tree.recurse(row, 0, &mut stack, 0, 1.0, 1.0, None, &mut phi);
+            path.clear();
+            tree.walk(row, 0, &mut path, &self.quadrature, &mut scratch, &mut phi);
         }
         phi
     }
@@ -168,135 +198,102 @@ impl Tree {
         if missing { s.default_left } else { v <= s.threshold }
     }
 
-    /// The parent's path is the last `parent_len` elements of `stack`; this node's path
-    /// is built after it and dropped on return.
-    #[allow(clippy::too_many_arguments)]
-    fn recurse(
+    /// Every leaf under `node`, `path` holding the distinct features of the way there.
+    fn walk(
         &self,
         row: &[f32],
         node: usize,
-        stack: &mut Vec<PathElement>,
-        parent_len: usize,
-        zero: f64,
-        one: f64,
-        feature: Option<usize>,
+        path: &mut Vec<Factor>,
+        quadrature: &[Vec<(f64, f64)>],
+        scratch: &mut Scratch,
         phi: &mut [f64],
     ) {
-        let base = stack.len();
-        stack.extend_from_within(base - parent_len..base);
-        extend(stack, base, zero, one, feature);
         let n = &self.nodes[node];
-        match &n.split {
-            None => {
-                let path = &stack[base..];
-                for i in 1..path.len() {
-                    let el = path[i];
-                    if let Some(f) = el.feature {
-                        phi[f] += unwound_sum(path, i) * (el.one - el.zero) * n.value;
-                    }
+        let Some(s) = &n.split else {
+            leaf(path, n.value, quadrature, scratch, phi);
+            return;
+        };
+        let value = row.get(s.feature).copied().unwrap_or(f32::NAN);
+        let left_is_hot = Self::goes_left(s, value);
+        let cover = n.count.max(f64::MIN_POSITIVE);
+        for (child, hot) in [(s.left, left_is_hot), (s.right, !left_is_hot)] {
+            let share = self.nodes[child].count / cover;
+            let one = if hot { 1.0 } else { 0.0 };
+            // A feature split on again along the path: one factor, its shares multiplied.
+            match path.iter().position(|f| f.feature == s.feature) {
+                Some(k) => {
+                    let saved = path[k];
+                    path[k].zero *= share;
+                    path[k].one *= one;
+                    self.walk(row, child, path, quadrature, scratch, phi);
+                    path[k] = saved;
+                }
+                None => {
+                    path.push(Factor {
+                        feature: s.feature,
+                        zero: share,
+                        one,
+                    });
+                    self.walk(row, child, path, quadrature, scratch, phi);
+                    path.pop();
                 }
             }
-            Some(s) => {
-                let value = row.get(s.feature).copied().unwrap_or(f32::NAN);
-                let (hot, cold) = if Self::goes_left(s, value) {
-                    (s.left, s.right)
-                } else {
-                    (s.right, s.left)
-                };
-                let cover = n.count.max(f64::MIN_POSITIVE);
-                let (mut in_zero, mut in_one) = (1.0, 1.0);
-                if let Some(k) = stack[base..].iter().position(|e| e.feature == Some(s.feature)) {
-                    in_zero = stack[base + k].zero;
-                    in_one = stack[base + k].one;
-                    unwind(stack, base, k);
+        }
+    }
+}
+
+/// A leaf's contributions (see the module's note): for each quadrature node the product
+/// of every factor but one, from the products before and after it.
+fn leaf(path: &[Factor], value: f64, quadrature: &[Vec<(f64, f64)>], scratch: &mut Scratch, phi: &mut [f64]) {
+    let d = path.len();
+    if d == 0 {
+        return;
+    }
+    let Scratch { factors, after, sums } = scratch;
+    sums[..d].fill(0.0);
+    for &(y, weight) in &quadrature[d.div_ceil(2)] {
+        let mut product = weight;
+        for k in (0..d).rev() {
+            after[k] = product;
+            factors[k] = (1.0 - y) * path[k].zero + y * path[k].one;
+            product *= factors[k];
+        }
+        let mut before = 1.0;
+        for k in 0..d {
+            sums[k] += before * after[k];
+            before *= factors[k];
+        }
+    }
+    for (f, sum) in path.iter().zip(&sums[..d]) {
+        phi[f.feature] += value * (f.one - f.zero) * sum;
+    }
+}
+
+/// `m` Gauss–Legendre nodes and weights mapped to [0, 1] (Newton's method on the Legendre
+/// polynomial from the usual first guess); exact for polynomials of degree below 2m.
+fn gauss_legendre(m: usize) -> Vec<(f64, f64)> {
+    (0..m)
+        .map(|i| {
+            let mut t = (std::f64::consts::PI * (i as f64 + 0.75) / (m as f64 + 0.5)).cos();
+            let mut derivative = 1.0;
+            for _ in 0..100 {
+                let (mut before, mut p) = (1.0, t);
+                for k in 2..=m {
+                    let next = ((2 * k - 1) as f64 * t * p - (k - 1) as f64 * before) / k as f64;
+                    before = p;
+                    p = next;
                 }
-                let len = stack.len() - base;
-                let hot_zero = self.nodes[hot].count / cover * in_zero;
-                let cold_zero = self.nodes[cold].count / cover * in_zero;
-                self.recurse(row, hot, stack, len, hot_zero, in_one, Some(s.feature), phi);
-                self.recurse(row, cold, stack, len, cold_zero, 0.0, Some(s.feature), phi);
+                derivative = m as f64 * (t * p - before) / (t * t - 1.0);
+                let step = p / derivative;
+                t -= step;
+                if step.abs() < 1e-16 {
+                    break;
+                }
             }
-        }
-        stack.truncate(base);
-    }
-}
-
-/// Extends the path that starts at `base` (and runs to the end of `stack`).
-fn extend(stack: &mut Vec<PathElement>, base: usize, zero: f64, one: f64, feature: Option<usize>) {
-    let depth = stack.len() - base;
-    stack.push(PathElement {
-        feature,
-        zero,
-        one,
-        weight: if depth == 0 { 1.0 } else { 0.0 },
-    });
-    let path = &mut stack[base..];
-    for i in (0..depth).rev() {
-        path[i + 1].weight += one * path[i].weight * (i + 1) as f64 / (depth + 1) as f64;
-        path[i].weight = zero * path[i].weight * (depth - i) as f64 / (depth + 1) as f64;
-    }
-}
-
-/// Removes element `index` of the path that starts at `base`, undoing its split.
-fn unwind(stack: &mut Vec<PathElement>, base: usize, index: usize) {
-    let path = &mut stack[base..];
-    let depth = path.len() - 1;
-    let (one, zero) = (path[index].one, path[index].zero);
-    let mut next = path[depth].weight;
-    for i in (0..depth).rev() {
-        if one != 0.0 {
-            let tmp = path[i].weight;
-            path[i].weight = next * (depth + 1) as f64 / ((i + 1) as f64 * one);
-            next = tmp - path[i].weight * zero * (depth - i) as f64 / (depth + 1) as f64;
-        } else {
-            path[i].weight = path[i].weight * (depth + 1) as f64 / (zero * (depth - i) as f64);
-        }
-    }
-    for i in index..depth {
-        path[i].feature = path[i + 1].feature;
-        path[i].zero = path[i + 1].zero;
-        path[i].one = path[i + 1].one;
-    }
-    stack.pop();
-}
-
-fn unwound_sum(path: &[PathElement], index: usize) -> f64 {
-    // The hottest loop of TreeSHAP: divisions hoisted out of it (one and zero are fixed
-    // for the call; 1 / (i + 1) comes from a table).
-    let depth = path.len() - 1;
-    let (one, zero) = (path[index].one, path[index].zero);
-    let scale = (depth + 1) as f64;
-    let mut next = path[depth].weight;
-    let mut total = 0.0;
-    if one != 0.0 {
-        let per_one = scale / one;
-        let zero_share = zero / scale;
-        for i in (0..depth).rev() {
-            let tmp = next * per_one * reciprocal(i + 1);
-            total += tmp;
-            next = path[i].weight - tmp * zero_share * (depth - i) as f64;
-        }
-    } else if zero != 0.0 {
-        let per_zero = scale / zero;
-        for i in (0..depth).rev() {
-            total += path[i].weight * per_zero * reciprocal(depth - i);
-        }
-    }
-    total
-}
-
-/// 1 / n for the small n of path lengths, without a division.
-fn reciprocal(n: usize) -> f64 {
-    const TABLE: [f64; 64] = {
-        let mut t = [0.0; 64];
-        let mut i = 1;
-        while i < 64 {
-            t[i] = 1.0 / i as f64;
-            i += 1;
-        }
-        t
-    };
-    TABLE.get(n).copied().unwrap_or_else(|| 1.0 / n as f64)
+            let weight = 2.0 / ((1.0 - t * t) * derivative * derivative);
+            ((t + 1.0) / 2.0, weight / 2.0)
+        })
+        .collect()
 }
 
 /// Depth-first into arrays; a node's children are pushed after it.
@@ -338,4 +335,69 @@ fn push(n: DumpNode, nodes: &mut Vec<Node>, n_inputs: usize) -> Result<usize, St
         right,
     });
     Ok(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gauss_legendre_integrates_polynomials_below_degree_2m_exactly() {
+        for m in 1..=20 {
+            let nodes = gauss_legendre(m);
+            assert_eq!(nodes.len(), m);
+            for k in 0..2 * m {
+                let got: f64 = nodes.iter().map(|(y, w)| w * y.powi(k as i32)).sum();
+                let want = 1.0 / (k + 1) as f64;
+                assert!((got - want).abs() < 1e-13, "m {m}, y^{k}: {got} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_leaf_gives_each_feature_its_shapley_share() {
+        // Three distinct features; brute force over every subset with the Shapley weights.
+        let path = [
+            Factor {
+                feature: 0,
+                zero: 0.3,
+                one: 1.0,
+            },
+            Factor {
+                feature: 1,
+                zero: 0.6,
+                one: 0.0,
+            },
+            Factor {
+                feature: 2,
+                zero: 0.2,
+                one: 1.0,
+            },
+        ];
+        let quadrature: Vec<_> = (0..=2).map(gauss_legendre).collect();
+        let mut scratch = Scratch {
+            factors: vec![0.0; 3],
+            after: vec![0.0; 3],
+            sums: vec![0.0; 3],
+        };
+        let mut phi = [0.0; 3];
+        leaf(&path, 2.5, &quadrature, &mut scratch, &mut phi);
+        let fact = |n: usize| (1..=n).product::<usize>() as f64;
+        for j in 0..3 {
+            let mut want = 0.0;
+            for set in 0u32..8 {
+                if set & (1 << j) != 0 {
+                    continue;
+                }
+                let size = set.count_ones() as usize;
+                let weight = fact(size) * fact(3 - size - 1) / fact(3);
+                let others: f64 = (0..3)
+                    .filter(|&k| k != j)
+                    .map(|k| if set & (1 << k) != 0 { path[k].one } else { path[k].zero })
+                    .product();
+                want += weight * others * (path[j].one - path[j].zero) * 2.5;
+            }
+            assert!((phi[j] - want).abs() < 1e-12, "feature {j}: {} vs {want}", phi[j]);
+        }
+    }
 }
