@@ -343,7 +343,7 @@ fn retry_answer(record: &str, payment_key: &str) -> Result<String, ApiError> {
 }
 
 /// After the model's reason (when a score band fired), the features that raised the score
-/// most. Only then: TreeSHAP costs tens of microseconds, and an allowed payment needs none.
+/// most. Only then: TreeSHAP costs ~0.2 ms on the shipped model, and an allowed payment needs none.
 /// `anomaly` is the forest's score of the row (`Assessment::anomaly`); when the classifier
 /// takes it as a feature it can be one of the factors, named `anomaly_score`.
 pub fn explain(
