@@ -2,12 +2,12 @@
 -- entity one GETRANGE of its counters' prefix and one BITFIELD writing the fields this
 -- event changes (plus a PEXPIRE when the entity is new or its TTL day changed). The
 -- counters are a fixed-size string laid out as state.rs documents, the same steps as its
--- `record`; the sidecar reads them whole with a plain GET sent after this call in the
--- same pipeline. Lua reads as few bytes as it can: Redis's Lua hashes every string it
--- makes, byte by byte, and that was most of this script's cost when it copied the whole
--- string. On Redis Cluster the sidecar sends one call per entity (its keys share a hash
--- tag, so a slot) and the reservation as a plain SET in the same pipeline; on a single
--- Redis, the whole decision in one call.
+-- `record`; the sidecar reads them whole with a plain MGET (a GET per entity on a
+-- cluster) sent after this call in the same pipeline. Lua reads as few bytes as it can:
+-- Redis's Lua hashes every string it makes, byte by byte, and that was most of this
+-- script's cost when it copied the whole string. On Redis Cluster the sidecar sends one
+-- call per entity (its keys share a hash tag, so a slot) and the reservation as a plain
+-- SET in the same pipeline; on a single Redis, the whole decision in one call.
 --
 -- KEYS: [1] the decision key when ARGV[1] is "1", then per entity i (0-based):
 --   [r+i+1] the entity's counters (string)
