@@ -213,7 +213,7 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
             field: (!field.is_empty()).then_some(field),
         });
     }
-    // Typed straight from the bytes: the screen has seen them whole and well formed.
+    // Typed straight from the text: the screen has seen it whole and well formed.
     // Untracked first; only a body that fails is read again to learn the field's path
     // (tracking it cost every request a third of its parsing).
     if let Ok(typed) = serde_json::from_str(body) {

@@ -206,3 +206,14 @@ fn a_field_given_twice_is_refused_not_read_as_the_last() {
         other => panic!("expected a validation error, got {other:?}"),
     }
 }
+
+#[test]
+fn a_body_that_is_not_utf8_is_invalid_json_with_its_position() {
+    let body = b"{\"transaction_id\":\n \"t\xff1\"}";
+    assert_eq!(
+        DecisionInput::parse(body, NOW),
+        Err(InputError::InvalidJson(
+            "body is not valid JSON (line 2, column 4)".to_owned()
+        ))
+    );
+}
