@@ -195,7 +195,9 @@ impl RedisStore {
         }
         let one_read = !self.clustered && !keys.is_empty();
         let reads = if one_read { 1 } else { keys.len() };
-        if !one_read {
+        if one_read {
+            cmds.push(self.nodes.cmd("MGET", b"", keys.clone()));
+        } else {
             for key in &keys {
                 let mut get = self
                     .nodes
@@ -203,8 +205,6 @@ impl RedisStore {
                 get.args.push(key.clone());
                 cmds.push(get);
             }
-        } else {
-            cmds.push(self.nodes.cmd("MGET", b"", keys.clone()));
         }
         crate::metrics::redis_round_trip("observe");
         let mut replies = self.nodes.send(cmds, self.timeout).await?;
