@@ -287,11 +287,7 @@ async fn record_metrics(
     let start = Instant::now();
     let response = next.call(req).await?;
     let route = response.request().match_pattern();
-    crate::metrics::http_request(
-        route.as_deref().unwrap_or("unmatched"),
-        response.status().as_u16(),
-        start.elapsed(),
-    );
+    crate::metrics::http_request(route, response.status().as_u16(), start.elapsed());
     Ok(response)
 }
 

@@ -7,7 +7,7 @@ use actix_web::web::{self, Bytes};
 
 use super::Edge;
 use crate::error::ApiError;
-use crate::limiter::CallerLimiter;
+use crate::limiter::{Caller, CallerLimiter};
 
 /// Trusted callers name themselves with this header; others are their address.
 const CLIENT_ID_HEADER: &str = "x-client-id";
@@ -38,20 +38,15 @@ pub async fn admit(
         .map_err(|_| ApiError::InvalidJson("failed to read the request body".to_owned()))
 }
 
-/// The limiter's key: the peer's address; for a trusted peer, the caller it names.
-fn caller(req: &HttpRequest, trusted: &[ipnet::IpNet]) -> String {
-    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
-        return String::new();
-    };
-    let named = req
-        .headers()
-        .get(CLIENT_ID_HEADER)
+/// The limiter's key: the peer's address; for a trusted peer, also the caller it names.
+fn caller<'r>(req: &'r HttpRequest, trusted: &[ipnet::IpNet]) -> Caller<'r> {
+    let peer = req.peer_addr().map(|a| a.ip());
+    let name = peer
+        .filter(|peer| trusted.iter().any(|net| net.contains(peer)))
+        .and_then(|_| req.headers().get(CLIENT_ID_HEADER))
         .and_then(|v| v.to_str().ok())
         .filter(|id| !id.is_empty());
-    match named {
-        Some(id) if trusted.iter().any(|net| net.contains(&peer)) => format!("{peer}/{id}"),
-        _ => peer.to_string(),
-    }
+    Caller { peer, name }
 }
 
 /// `application/json`, with or without parameters such as `charset=utf-8`.

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use fred::clients::{Client, Pool};
+use fred::clients::{Client, Pipeline, Pool};
 use fred::interfaces::{ClientLike, LuaInterface};
 use fred::prelude::Config;
-use fred::types::config::{Server, ServerConfig};
+use fred::types::config::{Options, Server, ServerConfig};
 use fred::types::{ClusterHash, CustomCommand, Value};
 use futures::future::join_all;
 
@@ -215,7 +215,14 @@ impl Nodes {
 }
 
 async fn pipelined(client: Client, cmds: Vec<Cmd>) -> Result<Vec<Value>, StoreError> {
-    let pipeline = client.pipeline();
+    // No timeout of fred's own: `send`'s bounds the batch. A second timer on every
+    // decision's path costs a wake-up of the worker's IO driver (an eventfd write and an
+    // idle epoll return) each time one is set earlier than the driver's next wake.
+    let no_timeout = Options {
+        timeout: Some(Duration::ZERO),
+        ..Options::default()
+    };
+    let pipeline = Pipeline::from(client.with_options(&no_timeout));
     for cmd in cmds {
         let () = pipeline
             .custom(

@@ -279,7 +279,7 @@ async fn the_exported_log_replays_to_the_logged_features_and_rebuilds_the_counte
         .with_log(&db.url, spool.path())
         .start()
         .await;
-    let card = format!("fp-export-{}", uuid::Uuid::new_v4().simple());
+    let card = unique("fp-export");
     let mut ids = Vec::new();
     for i in 0..4 {
         let id = tx();

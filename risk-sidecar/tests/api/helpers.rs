@@ -108,10 +108,15 @@ pub const SHOW_CARD_COUNT: &str = r#"
 
 static TX: AtomicU64 = AtomicU64::new(0);
 
-/// A unique transaction id. Letters only around the counter: a random hex id holds a
+/// A unique transaction id (see [`unique`]).
+pub fn tx() -> String {
+    unique("tx")
+}
+
+/// A unique id under `prefix`. Letters only around the counter: a random hex id holds a
 /// run of 13–19 digits that passes Luhn about once in 600, which the card-number scan
 /// rightly refuses.
-pub fn tx() -> String {
+pub fn unique(prefix: &str) -> String {
     let letters: String = uuid::Uuid::new_v4()
         .simple()
         .to_string()
@@ -124,7 +129,7 @@ pub fn tx() -> String {
             }
         })
         .collect();
-    format!("tx-{letters}-{}", TX.fetch_add(1, Ordering::Relaxed))
+    format!("{prefix}-{letters}-{}", TX.fetch_add(1, Ordering::Relaxed))
 }
 
 pub fn request(tx: &str, card: &str) -> Value {

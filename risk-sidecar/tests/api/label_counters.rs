@@ -42,7 +42,7 @@ async fn a_label_and_a_decline_change_the_next_decisions_features_for_card_devic
         let db = TestDb::create().await;
         let spool = tempfile::tempdir().expect("spool");
         let app = Spawn::new(backend).with_log(&db.url, spool.path()).start().await;
-        let card = format!("fp-lc-{}", uuid::Uuid::new_v4().simple());
+        let card = unique("fp-lc");
         let first = tx();
         let before = features(&app, &request(&first, &card)).await;
         for name in ["card_fraud_count_30d", "device_fraud_count_7d", "ip_decline_count_1h"] {
@@ -113,7 +113,7 @@ async fn a_label_redis_could_not_count_answers_503_is_kept_and_is_counted_when_s
         .with_log(&db.url, spool.path())
         .start()
         .await;
-    let card = format!("fp-lc-cut-{}", uuid::Uuid::new_v4().simple());
+    let card = unique("fp-lc-cut");
     let first = tx();
     features(&app, &request(&first, &card)).await;
     // The decision is in the log before Redis goes.
