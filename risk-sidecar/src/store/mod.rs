@@ -2,7 +2,6 @@
 //! in memory when no Redis is configured (and for replaying histories offline).
 
 mod args;
-mod behind;
 mod labels;
 mod memory;
 mod nodes;

@@ -11,7 +11,6 @@ use fred::prelude::{Builder, Config, Expiration, ReconnectPolicy, SetOptions, Tc
 use fred::types::Value;
 
 use super::args::Args;
-use super::behind::{self, Behind};
 use super::labels::{LabelSet, SetChange, VIEW_LEN, VIEW_SLOTS, decline_changes, horizon, label_changes, read_view};
 use super::nodes::{Cmd, Nodes};
 use super::state::{self, RING, TIERS};
@@ -46,8 +45,6 @@ pub struct RedisStore {
     labels_sha: String,
     limits: StoreLimits,
     timeout: Duration,
-    /// Decisions' writes waiting for the next pipeline (a single Redis only).
-    behind: Behind,
 }
 
 // === impl RedisStore ===
@@ -102,7 +99,6 @@ impl RedisStore {
             labels_sha: fred::util::sha1_hash(LABELS_LUA),
             limits: StoreLimits::from(settings),
             timeout: settings.command_timeout(),
-            behind: Behind::default(),
         };
         // Wait on the observable state: fred's connect notification can fire before the
         // client reports itself connected, and a worker must not serve before that.
@@ -166,20 +162,13 @@ impl RedisStore {
             .map(|((kind, _, linked), key)| (*kind, *linked, key))
             .collect();
         let common = Common::new(o);
-        let in_script = !self.clustered;
-        // Earlier decisions' writes ride first (a single Redis: one connection, in order).
-        let mut cmds: Vec<Cmd> = if in_script {
-            self.behind.take(&self.nodes)
-        } else {
-            Vec::new()
-        };
-        let riding = cmds.len();
-        cmds.reserve(2 * keys.len() + 1);
+        let mut cmds: Vec<Cmd> = Vec::with_capacity(2 * keys.len() + 1);
         // A single Redis takes the decision's counting, reservation first, in one call;
         // a cluster needs each entity's keys in their own call (one slot each) and the
         // reservation as a plain SET. Then every entity's counters, read whole by one
         // MGET (a GET each on a cluster, where each is in its own slot): no Lua copies.
         // All of it one pipeline: one round trip.
+        let in_script = !self.clustered;
         let separate_reservation = o.reservation.is_some() && !in_script;
         if let (Some(record), true) = (o.reservation, separate_reservation) {
             let key = self.decision_key(o.transaction_id);
@@ -218,18 +207,8 @@ impl RedisStore {
             }
         }
         crate::metrics::redis_round_trip("observe");
-        let mut replies = match self.nodes.send(cmds, self.timeout).await {
-            Ok(replies) => replies,
-            Err(e) => {
-                // A reply from Redis means the writes ran (before the script); otherwise
-                // they may not have.
-                if riding > 0 && !matches!(e, StoreError::Redis(_)) {
-                    behind::lost(riding, &e);
-                }
-                return Err(e);
-            }
-        };
-        if replies.len() != riding + usize::from(separate_reservation) + scripts + reads {
+        let mut replies = self.nodes.send(cmds, self.timeout).await?;
+        if replies.len() != usize::from(separate_reservation) + scripts + reads {
             return Err(StoreError::Protocol(
                 "velocity pipeline reply has the wrong length".into(),
             ));
@@ -244,7 +223,7 @@ impl RedisStore {
                 }
             }
         }
-        let mut replies = replies.into_iter().skip(riding);
+        let mut replies = replies.into_iter();
         let mut observed = Observed::default();
         if separate_reservation {
             // Our own reservation: a first try whose script failed (NOSCRIPT on a node
@@ -436,11 +415,9 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Sent, not awaited: the answer does not wait on Redis a second time. On a single
-    /// Redis it rides in the worker's next pipeline (`behind.rs`); on a cluster it goes
-    /// to its key's node at once. With a longer timeout than the decision's commands:
-    /// nothing waits on it, and a write given up leaves the reservation to answer retries
-    /// with 503 until it expires.
+    /// Sent, not awaited: the answer does not wait on Redis a second time. With a longer
+    /// timeout than the decision's commands: nothing waits on it, and a write given up
+    /// leaves the reservation to answer retries with 503 until it expires.
     pub fn finish_decision(&self, transaction_id: &str, record: String) {
         let key = self.decision_key(transaction_id);
         let Ok(client) = self.nodes.client(self.nodes.slot(&key)) else {
@@ -448,11 +425,6 @@ impl RedisStore {
             return;
         };
         let ttl = self.limits.decision_ttl.as_millis() as i64;
-        if let Nodes::Single(pool) = &self.nodes {
-            drop(client);
-            self.behind.push(pool, key.into(), record.into(), ttl);
-            return;
-        }
         crate::metrics::redis_round_trip("finish_decision");
         tokio::spawn(async move {
             let options = fred::types::config::Options {

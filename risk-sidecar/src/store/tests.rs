@@ -286,30 +286,6 @@ async fn decisions_are_stored_once_and_returned_to_retries() {
 }
 
 #[tokio::test]
-async fn a_decision_written_behind_is_there_for_its_retry_and_once_the_next_observation_returns() {
-    for (name, store) in both_stores().await {
-        let mut first = obs("wb1", T0, "card-wb", "cus-wb", 1);
-        first.reservation = Some("?pending-wb1");
-        assert_eq!(store.observe(&first).await.expect(name).stored_decision, None, "{name}");
-        store.finish_decision("wb1", "decided-wb1".to_owned());
-        // The next observation on this store carries the write ahead of its own script:
-        // once it has returned, the decision is there without waiting for a flush.
-        let mut next = obs("wb2", T0 + 1, "card-wb", "cus-wb", 1);
-        next.reservation = Some("?pending-wb2");
-        let counted = store.observe(&next).await.expect(name);
-        assert_eq!(counted.stored_decision, None, "{name}");
-        assert_eq!(
-            store.get_decision("wb1").await.expect(name).as_deref(),
-            Some("decided-wb1"),
-            "{name}: stored by the observation that followed"
-        );
-        // A retry of the first finds its decision, not the reservation.
-        let retry = store.observe(&first).await.expect(name);
-        assert_eq!(retry.stored_decision.as_deref(), Some("decided-wb1"), "{name}");
-    }
-}
-
-#[tokio::test]
 async fn ids_with_braces_stay_in_their_own_keys() {
     for (name, store) in both_stores().await {
         let a = store
