@@ -64,7 +64,7 @@ PY
 }
 
 echo "== redis-benchmark ceiling: SET and GET, 50 clients"
-ceiling_redis=$(redis-benchmark -u "$redis_url" -q -t set,get -n 200000 2>/dev/null | tr '\r' '\n' | grep -E '^(SET|GET):' | sed 's/ requests per second.*//' | tr '\n' ' ')
+ceiling_redis=$(redis-benchmark -u "$redis_url" -q -t set,get -n 200000 2>/dev/null | tr '\r' '\n' | grep -E '^(SET|GET): [0-9.]+ requests per second' | sed 's/ requests per second.*//' | tr '\n' ' ')
 echo "$ceiling_redis"
 echo "== warm-up"
 wrk -t1 -c8 -d3s -s loadtest/mix.lua "$base/v1/decisions" >/dev/null
