@@ -207,7 +207,6 @@ fn register_decision_series() {
     use crate::store::StoreState;
     use shared::{Decision, Degraded};
     for decision in [Decision::Allow, Decision::Challenge, Decision::Block] {
-        let _ = histogram!(DECISION_DURATION, "decision" => decision.as_str());
         for agreed in ["yes", "no"] {
             counter!(SHADOW_DECISIONS, "decision" => decision.as_str(), "agreed" => agreed).increment(0);
         }
@@ -229,6 +228,7 @@ fn register_decision_series() {
     counter!(IDEMPOTENCY_MISMATCHES).increment(0);
     counter!(POLICY_RULE_ERRORS).increment(0);
     let store_labels = [StoreState::InMemory, StoreState::Connected, StoreState::Disconnected].map(StoreState::as_str);
+    // Making the handles registers their series (the decisions by outcome among them).
     let _ = HOT.set(Hot {
         decision: [Decision::Allow, Decision::Challenge, Decision::Block]
             .map(|d| histogram!(DECISION_DURATION, "decision" => d.as_str())),
