@@ -4,7 +4,10 @@
 # swing with the machine's speed. The sidecar starts under valgrind with counting off,
 # is warmed up, then counts N decisions of the simulator's mix sent one at a time.
 # Prints "INSTRUCTIONS per_decision=… decisions=…" (and the top functions to
-# bench-results/callgrind-top.txt).
+# bench-results/callgrind-top.txt). Then the same for Redis: a private redis-server under
+# callgrind (port REDIS_INSTR_PORT), the sidecar running normally against it, N decisions
+# counted: "REDIS_INSTRUCTIONS per_decision=…" (top functions in
+# bench-results/callgrind-redis-top.txt), the Redis CPU target's steady counterpart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench-results; mkdir -p "$out"
@@ -24,8 +27,8 @@ trap 'kill -TERM $vpid 2>/dev/null; wait $vpid 2>/dev/null || true; scripts/purg
 for _ in $(seq 1 600); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
 curl -sf "$base/readyz" >/dev/null || { echo "sidecar under valgrind did not become ready"; tail "$dir/sidecar.log"; exit 1; }
 
-send() { # $1: how many, $2: offset into the history
-  python3 - "$base" "$HISTORY" "$1" "$2" <<'PY'
+send() { # $1: how many, $2: offset into the history [$3: the sidecar's URL]
+  python3 - "${3:-$base}" "$HISTORY" "$1" "$2" <<'PY'
 import http.client, json, sys, urllib.parse
 base, path, n, skip = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 u = urllib.parse.urlparse(base)
@@ -55,3 +58,28 @@ total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ && !t {gs
 cp "$dump" "$out/callgrind.out"
 callgrind_annotate --threshold=60 "$dump" 2>/dev/null | sed -n '1,60p' > "$out/callgrind-top.txt" || true
 python3 -c "import sys; t, n = int(sys.argv[1]), int(sys.argv[2]); print(f'INSTRUCTIONS per_decision={t / n:.0f} decisions={n} (callgrind, one worker, sequential)')" "$total" "$n"
+
+# Redis's side. Skipped when there is no local redis-server to run under valgrind.
+command -v redis-server >/dev/null || { echo "REDIS_INSTRUCTIONS skipped (no redis-server here)"; exit 0; }
+rport=${REDIS_INSTR_PORT:-16391}
+sport=$((port + 1))
+valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$dir/redis.out" \
+  redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no > "$dir/redis.log" 2>&1 &
+rpid=$!
+RISK__SERVER__PORT=$sport RISK__SERVER__WORKERS=1 RISK__REDIS__URL="redis://127.0.0.1:$rport" RISK__REDIS__KEY_PREFIX=instr \
+  RISK__DECISION__BUDGET_MS=2000 RISK__REDIS__COMMAND_TIMEOUT_MS=2000 RUST_LOG=warn \
+  "${SIDECAR_BINARY:-./target/release/risk-sidecar}" > "$dir/sidecar-redis.log" 2>&1 &
+spid=$!
+trap 'kill -TERM $vpid $spid $rpid 2>/dev/null; wait $vpid $spid $rpid 2>/dev/null || true; scripts/purge-keys.sh "$prefix*" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$sport/readyz" | grep -q '"velocity_store":{[^}]*"connected"' && break; sleep 0.2; done
+send 100 0 "http://127.0.0.1:$sport"
+callgrind_control -i on "$rpid" >/dev/null 2>&1
+callgrind_control -z "$rpid" >/dev/null 2>&1
+send "$n" 100 "http://127.0.0.1:$sport"
+callgrind_control -d "$rpid" >/dev/null 2>&1
+callgrind_control -i off "$rpid" >/dev/null 2>&1
+sleep 1
+dump=$(ls -t "$dir"/redis.out* | head -1)
+total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ && !t {gsub(",", "", $1); t = $1} END {print t}')
+callgrind_annotate --threshold=60 "$dump" 2>/dev/null | sed -n '1,60p' > "$out/callgrind-redis-top.txt" || true
+python3 -c "import sys; t, n = int(sys.argv[1]), int(sys.argv[2]); print(f'REDIS_INSTRUCTIONS per_decision={t / n:.0f} decisions={n} (callgrind on redis-server, the same requests)')" "$total" "$n"

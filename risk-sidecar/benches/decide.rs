@@ -68,6 +68,7 @@ fn hot_path(c: &mut Criterion) {
             email: Some("buyer@example.com"),
             labels: true,
             reservation: None,
+            deadline: None,
         })
         .snapshot;
     let features = ctx.compute(&input, Some(&snapshot));
@@ -119,6 +120,7 @@ fn hot_path(c: &mut Criterion) {
                 email: Some("buyer@example.com"),
                 labels: true,
                 reservation: None,
+                deadline: None,
             })
         })
     });
@@ -159,6 +161,7 @@ fn hot_path(c: &mut Criterion) {
                         email: Some(&customer),
                         labels: true,
                         reservation: Some("?bench"),
+                        deadline: None,
                     })
                     .await
                     .expect("redis observe")

@@ -151,6 +151,7 @@ impl FeatureContext {
             email: email_key,
             labels: self.label_counters,
             reservation: None,
+            deadline: None,
         }
     }
 

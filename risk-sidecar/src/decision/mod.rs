@@ -73,10 +73,12 @@ impl DecisionService {
         let reservation = stored::pending(&decision_id, &payment_key);
         let mut observation = self.features.observation(&input, email_key.as_deref());
         observation.reservation = Some(&reservation);
+        // The store bounds its call by the budget itself: one timer, not a second around it.
+        observation.deadline = Some((start + self.budget).into());
 
         let mut degraded = Vec::new();
         let observe_start = Instant::now();
-        let observed = self.within(start, store.observe(&observation), "observe").await;
+        let observed = counted(store.observe(&observation).await, "observe");
         crate::metrics::velocity_store(store.state().as_str(), observe_start.elapsed());
         // Whether this request holds the transaction's reservation: then its decision
         // replaces it without a wait; otherwise it is stored first-come (SET NX).
@@ -287,12 +289,17 @@ impl DecisionService {
         let result = tokio::time::timeout(left, call)
             .await
             .unwrap_or(Err(StoreError::Timeout));
-        if let Err(e) = &result {
-            crate::metrics::store_error(op, e.as_label());
-            tracing::debug!(error = %e, op, "Velocity store call failed; deciding without it.");
-        }
-        result
+        counted(result, op)
     }
+}
+
+/// A store call's result, its failure counted and logged.
+fn counted<T>(result: Result<T, StoreError>, op: &'static str) -> Result<T, StoreError> {
+    if let Err(e) = &result {
+        crate::metrics::store_error(op, e.as_label());
+        tracing::debug!(error = %e, op, "Velocity store call failed; deciding without it.");
+    }
+    result
 }
 
 /// Swaps in a new model from its source: loaded off the workers, checked (feature list,

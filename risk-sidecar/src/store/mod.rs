@@ -117,6 +117,11 @@ pub struct Observation<'a> {
     /// a request that finds a record there is a retry, counted nothing and answered
     /// from it. `None`: count without reserving (retries are then known by the ring).
     pub reservation: Option<&'a str>,
+    /// When the decision's budget runs out: the store's own timeout is cut to it, so a
+    /// decision sets one timer, not one for its budget and one for the batch (tokio wakes
+    /// its IO driver each time a timer is set earlier than its next wake). `None`: the
+    /// store's command timeout alone.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 impl<'a> Observation<'a> {

@@ -16,6 +16,7 @@ use fred::prelude::Config;
 use fred::types::config::{Options, Server, ServerConfig};
 use fred::types::{ClusterHash, CustomCommand, Value};
 use futures::future::join_all;
+use tokio::time::Instant;
 
 use super::StoreError;
 
@@ -149,8 +150,9 @@ impl Nodes {
     }
 
     /// The commands in one round trip: one pipeline, or on a cluster one per node, sent
-    /// at once. Replies in the commands' order; any failure fails the batch.
-    pub async fn send(&self, cmds: Vec<Cmd>, timeout: Duration) -> Result<Vec<Value>, StoreError> {
+    /// at once, answered by `deadline`. Replies in the commands' order; any failure
+    /// fails the batch.
+    pub async fn send(&self, cmds: Vec<Cmd>, deadline: Instant) -> Result<Vec<Value>, StoreError> {
         let batch = async {
             match self {
                 Nodes::Single(_) => pipelined(self.client(0)?, cmds).await,
@@ -190,7 +192,7 @@ impl Nodes {
                 }
             }
         };
-        tokio::time::timeout(timeout, batch)
+        tokio::time::timeout_at(deadline, batch)
             .await
             .map_err(|_| StoreError::Timeout)?
     }

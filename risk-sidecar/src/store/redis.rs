@@ -1,7 +1,7 @@
 //! The velocity counters in Redis: one round trip per decision (`velocity.lua`: the
-//! idempotency reservation and per entity the writes to its fixed-size counters; then
-//! one MGET of every entity's counters and label view), and the decision stored
-//! afterwards without waiting.
+//! idempotency reservation, per entity the writes to its fixed-size counters, and every
+//! entity's string as it was, to which the sidecar applies the event itself), and the
+//! decision stored afterwards without waiting.
 
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use fred::clients::Pool;
 use fred::interfaces::{ClientLike, KeysInterface};
 use fred::prelude::{Builder, Config, Expiration, ReconnectPolicy, SetOptions, TcpConfig};
 use fred::types::Value;
+use tokio::time::Instant;
 
 use super::args::Args;
 use super::labels::{LabelSet, SetChange, VIEW_LEN, VIEW_SLOTS, decline_changes, horizon, label_changes, read_view};
@@ -129,27 +130,29 @@ impl RedisStore {
 
     #[tracing::instrument(name = "Observe velocity", skip_all)]
     pub async fn observe(&self, o: &Observation<'_>) -> Result<Observed, StoreError> {
+        let own = Instant::now() + self.timeout;
+        let deadline = o.deadline.map_or(own, |d| d.min(own));
         // Boxed: the pipeline's future is kilobytes, and inline it was copied with the
         // decision's each time that moved.
-        match Box::pin(self.observe_once(o)).await {
+        match Box::pin(self.observe_once(o, deadline)).await {
             // A restarted Redis has lost its script cache: load the script and retry once.
             Err(StoreError::Redis(e)) if e.details().contains("NOSCRIPT") => {
-                Box::pin(self.load(VELOCITY_LUA)).await?;
-                Box::pin(self.observe_once(o)).await
+                Box::pin(self.load(VELOCITY_LUA, deadline)).await?;
+                Box::pin(self.observe_once(o, deadline)).await
             }
             other => other,
         }
     }
 
-    async fn load(&self, script: &str) -> Result<(), StoreError> {
-        tokio::time::timeout(self.timeout, self.nodes.script_load(script))
+    async fn load(&self, script: &str, deadline: Instant) -> Result<(), StoreError> {
+        tokio::time::timeout_at(deadline, self.nodes.script_load(script))
             .await
             .map_err(|_| StoreError::Timeout)?
     }
 
-    async fn observe_once(&self, o: &Observation<'_>) -> Result<Observed, StoreError> {
+    async fn observe_once(&self, o: &Observation<'_>, deadline: Instant) -> Result<Observed, StoreError> {
         let entities: Vec<_> = o.entities().collect();
-        // Each key made once, all in one buffer: the script copies it, the GET shares it.
+        // Each key made once, all in one buffer, shared by the calls as slices of it.
         let mut key_buf = Args::with_capacity(entities.len(), 64 * entities.len());
         for (kind, id, _) in &entities {
             self.counters_key_into(&mut key_buf, *kind, id);
@@ -161,13 +164,19 @@ impl RedisStore {
             .filter(|((kind, _, _), _)| kind.counts_events())
             .map(|((kind, _, linked), key)| (*kind, *linked, key))
             .collect();
+        let read_only: Vec<&Value> = entities
+            .iter()
+            .zip(&keys)
+            .filter(|((kind, _, _), _)| !kind.counts_events())
+            .map(|(_, key)| key)
+            .collect();
         let common = Common::new(o);
-        let mut cmds: Vec<Cmd> = Vec::with_capacity(2 * keys.len() + 1);
-        // A single Redis takes the decision's counting, reservation first, in one call;
-        // a cluster needs each entity's keys in their own call (one slot each) and the
-        // reservation as a plain SET. Then every entity's counters, read whole by one
-        // MGET (a GET each on a cluster, where each is in its own slot): no Lua copies.
-        // All of it one pipeline: one round trip.
+        let mut cmds: Vec<Cmd> = Vec::with_capacity(keys.len() + 1);
+        // A single Redis takes the whole decision in one call: the reservation, the
+        // counting, and every string as it was (one command, so one write: fred writes
+        // each command of a pipeline on its own). A cluster needs each entity's keys in
+        // their own call (one slot each), the reservation as a plain SET and a key only
+        // read as a plain GET. All of it one pipeline: one round trip.
         let in_script = !self.clustered;
         let separate_reservation = o.reservation.is_some() && !in_script;
         if let (Some(record), true) = (o.reservation, separate_reservation) {
@@ -183,45 +192,32 @@ impl RedisStore {
             cmds.push(self.nodes.cmd("SET", key.as_bytes(), args));
         }
         let per_call = if in_script { counted.len().max(1) } else { 1 };
-        let mut scripts = 0;
+        // Per script call, how many counted entities and read-only keys it answers for.
+        let mut scripts: Vec<(usize, usize)> = Vec::new();
         for (i, group) in counted.chunks(per_call).enumerate() {
             let reserve = (in_script && i == 0).then_some(o.reservation).flatten();
-            if group.is_empty() && reserve.is_none() {
+            let reads = if in_script { &read_only[..] } else { &[] };
+            if group.is_empty() && reserve.is_none() && reads.is_empty() {
                 continue;
             }
-            let call = self.script_call(&common, reserve, o.transaction_id, group);
+            let call = self.script_call(&common, reserve, o.transaction_id, group, reads);
             cmds.push(self.nodes.evalsha(call));
-            scripts += 1;
+            scripts.push((group.len(), reads.len()));
         }
-        let one_read = !self.clustered && !keys.is_empty();
-        let reads = if one_read { 1 } else { keys.len() };
-        if one_read {
-            cmds.push(self.nodes.cmd("MGET", b"", keys.clone()));
-        } else {
-            for key in &keys {
-                let mut get = self
-                    .nodes
-                    .cmd("GET", key.as_bytes().unwrap_or_default(), Vec::with_capacity(1));
-                get.args.push(key.clone());
-                cmds.push(get);
-            }
+        let gets = if in_script { 0 } else { read_only.len() };
+        for key in read_only.iter().take(gets) {
+            let mut get = self
+                .nodes
+                .cmd("GET", key.as_bytes().unwrap_or_default(), Vec::with_capacity(1));
+            get.args.push((*key).clone());
+            cmds.push(get);
         }
         crate::metrics::redis_round_trip("observe");
-        let mut replies = self.nodes.send(cmds, self.timeout).await?;
-        if replies.len() != usize::from(separate_reservation) + scripts + reads {
+        let replies = self.nodes.send(cmds, deadline).await?;
+        if replies.len() != usize::from(separate_reservation) + scripts.len() + gets {
             return Err(StoreError::Protocol(
                 "velocity pipeline reply has the wrong length".into(),
             ));
-        }
-        if one_read {
-            match replies.pop() {
-                Some(Value::Array(counters)) if counters.len() == entities.len() => replies.extend(counters),
-                _ => {
-                    return Err(StoreError::Protocol(
-                        "velocity MGET reply is not one value per entity".into(),
-                    ));
-                }
-            }
         }
         let mut replies = replies.into_iter();
         let mut observed = Observed::default();
@@ -230,11 +226,20 @@ impl RedisStore {
             // that restarted empty) set it; this try holds it.
             observed.stored_decision = record_of(replies.next())?.filter(|r| Some(r.as_str()) != o.reservation);
         }
-        let mut dups: Vec<bool> = Vec::with_capacity(counted.len());
-        for _ in 0..scripts {
+        // Per counted entity whether its ring held the transaction, and its string
+        // before this event; then each read-only key's string.
+        let mut before: Vec<(bool, Value)> = Vec::with_capacity(counted.len());
+        let mut read: Vec<Value> = Vec::with_capacity(read_only.len());
+        for (n_counted, reads) in scripts {
             let Some(Value::Array(items)) = replies.next() else {
                 return Err(StoreError::Protocol("velocity script reply is not an array".into()));
             };
+            // A retry's reply is its record alone.
+            if items.len() != 1 + 2 * n_counted + reads && items.len() != 1 {
+                return Err(StoreError::Protocol(
+                    "velocity script reply has the wrong length".into(),
+                ));
+            }
             let mut items = items.into_iter();
             let first = record_of(items.next())?;
             if first.is_some() {
@@ -242,27 +247,53 @@ impl RedisStore {
                 observed.stored_decision = first;
                 return Ok(observed);
             }
-            dups.extend(items.map(|v| v.as_i64() == Some(1)));
+            for _ in 0..n_counted {
+                let dup = items.next().and_then(|v| v.as_i64()) == Some(1);
+                before.push((dup, items.next().unwrap_or(Value::Null)));
+            }
+            read.extend(items);
         }
-        if dups.len() != counted.len() {
+        read.extend(replies);
+        if before.len() != counted.len() || read.len() != read_only.len() {
             return Err(StoreError::Protocol(
                 "velocity script reply has the wrong length".into(),
             ));
         }
-        let mut dups = dups.into_iter();
-        for ((kind, _, _), reply) in entities.iter().zip(replies) {
+        let tx_hash = state::hash(o.transaction_id);
+        let (mut before, mut read) = (before.into_iter(), read.into_iter());
+        for (kind, _, linked) in &entities {
             let layout = state::Layout::of(*kind, self.limits.max_linked as usize);
-            let bytes = reply.as_bytes().unwrap_or_default();
-            let mut stats = if kind.counts_events() {
-                EntityStats {
-                    already_counted: dups.next().unwrap_or(false),
-                    ..state::read(bytes, &layout, o.at_ms)
+            let mut stats = EntityStats::default();
+            let bytes = if kind.counts_events() {
+                let (dup, reply) = before.next().unwrap_or((false, Value::Null));
+                let raw = reply.as_bytes().unwrap_or_default();
+                let mut counters = if layout.holds(raw) {
+                    raw.to_vec()
+                } else {
+                    layout.empty()
+                };
+                if !dup {
+                    // What the script wrote, applied here to the string it read.
+                    let event = state::Event {
+                        at_ms: o.at_ms,
+                        tx_hash,
+                        amount: o.amount_ref_minor,
+                        link_hash: linked.map(state::hash),
+                    };
+                    state::record(&mut counters, &layout, &event);
                 }
+                stats = EntityStats {
+                    already_counted: dup,
+                    ..state::read(&counters, &layout, o.at_ms)
+                };
+                counters
             } else {
-                EntityStats::default()
+                read.next()
+                    .and_then(|v| v.as_bytes().map(<[u8]>::to_vec))
+                    .unwrap_or_default()
             };
             if o.labels {
-                let view = if layout.holds(bytes) {
+                let view = if layout.holds(&bytes) {
                     &bytes[layout.labels_at()..]
                 } else {
                     &[][..]
@@ -281,9 +312,10 @@ impl RedisStore {
         reserve: Option<&str>,
         transaction_id: &str,
         group: &[Counted<'_>],
+        reads: &[&Value],
     ) -> Vec<Value> {
         let reserving = reserve.is_some();
-        let n_keys = usize::from(reserving) + group.len();
+        let n_keys = usize::from(reserving) + group.len() + reads.len();
         let n_args = 2 + n_keys + 2 + COMMON_ARGS + PER_ENTITY_ARGS * group.len();
         let mut args = Args::with_capacity(n_args, 256 + reserve.map_or(0, str::len) + 160 * group.len());
         args.bytes(self.script_sha.as_bytes());
@@ -292,6 +324,9 @@ impl RedisStore {
             self.decision_key_into(&mut args, transaction_id);
         }
         for (_, _, key) in group {
+            args.bytes(key.as_bytes().unwrap_or_default());
+        }
+        for key in reads {
             args.bytes(key.as_bytes().unwrap_or_default());
         }
         args.bytes(if reserving { b"1" } else { b"0" });
@@ -349,7 +384,7 @@ impl RedisStore {
     ) -> Result<(), StoreError> {
         match self.change_sets_once(member, changes).await {
             Err(StoreError::Redis(e)) if e.details().contains("NOSCRIPT") => {
-                self.load(LABELS_LUA).await?;
+                self.load(LABELS_LUA, Instant::now() + self.timeout).await?;
                 self.change_sets_once(member, changes).await
             }
             other => other,
@@ -411,7 +446,7 @@ impl RedisStore {
             cmds.push(self.nodes.evalsha(args));
         }
         crate::metrics::redis_round_trip("labels");
-        self.nodes.send(cmds, self.timeout).await?;
+        self.nodes.send(cmds, Instant::now() + self.timeout).await?;
         Ok(())
     }
 

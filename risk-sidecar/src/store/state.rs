@@ -1,9 +1,10 @@
 //! One entity's velocity counters as one fixed-size byte string, so a decision's Redis
 //! work per entity does not grow with its history: the layout below, written by
-//! `velocity.lua` in Redis (reading a prefix with one `GETRANGE`, writing fields with
+//! `velocity.lua` in Redis (reading it with one `GET`, writing fields with
 //! one `BITFIELD`: Redis's Lua hashes every string it makes, byte by byte, so the script
 //! makes few) and by [`record`] in memory (the store suite checks the two produce the
-//! same bytes), read by [`read`] for both, from a plain `GET`.
+//! same bytes), read by [`read`] for both. The Redis store applies [`record`] too, to the
+//! string as the script found it: the script returns it, so no second command reads it.
 //!
 //! Big-endian (as BITFIELD writes integers), sections in this order (`*` only for kinds that keep them):
 //!

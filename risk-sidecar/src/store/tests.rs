@@ -69,6 +69,7 @@ fn obs<'a>(tx: &'a str, at_ms: i64, card: &'a str, customer: &'a str, amount: i6
         email: None,
         labels: true,
         reservation: None,
+        deadline: None,
     }
 }
 
@@ -111,6 +112,36 @@ async fn a_retried_transaction_id_changes_no_counter() {
         assert_eq!(f.card.expect("card").counts, r.card.expect("card").counts, "{name}");
         assert_eq!(f.customer.counts, r.customer.counts, "{name}");
         assert!(r.customer.already_counted && !f.customer.already_counted, "{name}");
+    }
+}
+
+/// A decision's snapshot is the state its own event made: concurrent decisions for one
+/// customer, over several connections, each see a different count. (The Redis store
+/// reads each string inside the script that writes it; a read in a second command could
+/// take in another connection's event, though this test rarely catches that timing.)
+#[tokio::test]
+async fn concurrent_decisions_for_one_customer_each_see_their_own_count() {
+    let prefix = format!("test-{}", uuid::Uuid::new_v4());
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let mut stores = vec![("redis", VelocityStore::Redis(redis_store(&url, &prefix, "4").await))];
+    if let Ok(cluster) = std::env::var("REDIS_CLUSTER_URL") {
+        stores.push((
+            "cluster",
+            VelocityStore::Redis(redis_store(&cluster, &prefix, "3").await),
+        ));
+    }
+    stores.push(("memory", both_stores().await.remove(0).1));
+    const N: u32 = 24;
+    for (name, store) in stores {
+        let ids: Vec<String> = (0..N).map(|i| format!("tx-{i}")).collect();
+        let observations: Vec<_> = ids.iter().map(|tx| obs(tx, T0, "card-c", "cus-c", 100)).collect();
+        let observed = futures::future::join_all(observations.iter().map(|o| store.observe(o))).await;
+        let mut counts: Vec<u32> = observed
+            .into_iter()
+            .map(|o| o.expect(name).snapshot.customer.counts[4])
+            .collect();
+        counts.sort_unstable();
+        assert_eq!(counts, (1..=N).collect::<Vec<_>>(), "{name}");
     }
 }
 

@@ -1,16 +1,20 @@
 -- One decision's counting in one call: the idempotency reservation, then per counted
--- entity one GETRANGE of its counters' prefix and one BITFIELD writing the fields this
--- event changes (plus a PEXPIRE when the entity is new or its TTL day changed). The
--- counters are a fixed-size string laid out as state.rs documents, the same steps as its
--- `record`; the sidecar reads them whole with a plain MGET (a GET per entity on a
--- cluster) sent after this call in the same pipeline. Lua reads as few bytes as it can:
--- Redis's Lua hashes every string it makes, byte by byte, and that was most of this
--- script's cost when it copied the whole string. On Redis Cluster the sidecar sends one
--- call per entity (its keys share a hash tag, so a slot) and the reservation as a plain
--- SET in the same pipeline; on a single Redis, the whole decision in one call.
+-- entity one GET of its counters and one BITFIELD writing the fields this event changes
+-- (plus a PEXPIRE when the entity is new or its TTL day changed). The counters are a
+-- fixed-size string laid out as state.rs documents, the same steps as its `record`.
+-- Each string comes back as it was before this event: the sidecar applies the event
+-- itself (state.rs `record`, as the memory store does), so the snapshot is the one this
+-- event made, with no other decision's between, and the decision needs no second
+-- command: fred writes every command of a pipeline on its own, and each write cost a
+-- system call here, a read and a reply in Redis, and a wake-up back in the sidecar.
+-- Lua makes as few strings as it can: Redis's Lua hashes every string it makes, byte by
+-- byte. On Redis Cluster the sidecar sends one call per entity (its keys share a hash
+-- tag, so a slot), the reservation as a plain SET and a read-only key as a plain GET in
+-- the same pipeline; on a single Redis, the whole decision in one call.
 --
--- KEYS: [1] the decision key when ARGV[1] is "1", then per entity i (0-based):
---   [r+i+1] the entity's counters (string)
+-- KEYS: [1] the decision key when ARGV[1] is "1", then per counted entity i (0-based):
+--   [r+i+1] the entity's counters (string); then keys only read (an e-mail address's
+--   label view), returned as they are
 -- ARGV, numbers formatted by the sidecar (formatting in Lua costs Redis CPU):
 --   [1] "1": reserve the decision key first, "0": no reservation in this call
 --   [2] the reservation record  [3] its TTL, ms
@@ -19,23 +23,26 @@
 --   [8..10] the event's bucket number in tiers 0, 1, 2  [11..13] the tiers' slots
 --   [14] ring size  [15] the label view's length  [16] layout version
 --   [17] the event's TTL day (state.rs `ttl_day`)  [18] ARGV[5] as a decimal
---   then per entity i, from j = 19 + 14i: [j] "s" when it keeps amount sums, else "";
---   [j+1] link slots (0: none kept); [j+2] CRC-32 of the linked member (4 bytes) or "",
---   [j+3] the same as a decimal; [j+4..j+9] the bit offsets of the event's slot in tiers
---   0, 1, 2 (bucket number, then count, per tier); [j+10..j+13] of its sums in tiers 1
---   and 2 (sum, then count). Offsets and values reach BITFIELD as strings made by the
---   sidecar: Lua turning a number into a string costs Redis about half a microsecond.
+--   then per counted entity i, from j = 19 + 14i: [j] "s" when it keeps amount sums,
+--   else ""; [j+1] link slots (0: none kept); [j+2] CRC-32 of the linked member (4
+--   bytes) or "", [j+3] the same as a decimal; [j+4..j+9] the bit offsets of the event's
+--   slot in tiers 0, 1, 2 (bucket number, then count, per tier); [j+10..j+13] of its
+--   sums in tiers 1 and 2 (sum, then count). Offsets and values reach BITFIELD as
+--   strings made by the sidecar: Lua turning a number into a string costs Redis about
+--   half a microsecond.
 --
 -- Returns {record} when the decision key held one (a retry: nothing is counted), else
--- {"", then per entity 1 if its ring already held the transaction, else 0}. Redis
--- commands: 1 for the reservation, then per entity 2 (3 when new or on a new TTL day),
--- whatever the entity's history.
+-- {"", then per counted entity 1 if its ring already held the transaction (nothing
+-- written), else 0, and its string before this call ("" when none), then each read-only
+-- key's string ("" when none)}. Redis commands: 1 for the reservation, then per counted
+-- entity 2 (3 when new or on a new TTL day), 1 per read-only key, whatever the entity's
+-- history.
 
 local COMMON, PER = 18, 14
 local reserve = ARGV[1] == '1'
 local r = reserve and 1 or 0
 local n = (#ARGV - COMMON) / PER
-assert(n >= 0 and n == math.floor(n) and #KEYS == r + n, 'velocity.lua: KEYS and ARGV do not match the layout')
+assert(n >= 0 and n == math.floor(n) and #KEYS >= r + n, 'velocity.lua: KEYS and ARGV do not match the layout')
 
 if reserve then
   local prev = redis.call('SET', KEYS[1], ARGV[2], 'NX', 'GET', 'PX', ARGV[3])
@@ -55,15 +62,15 @@ local IDS = HEADER + 8 * RING
 local LINKS_AT = IDS + 4 * RING
 
 -- The same steps as state.rs's `record`; returns 1 when the ring already held the
--- transaction (nothing written), else 0. Written for the Lua VM's cost (about a tenth
--- of a microsecond a statement here): C string searches instead of loops, one op
--- table filled by index, offsets from ARGV[j + ...].
+-- transaction (nothing written), else 0, and the string as it was. Written for the Lua
+-- VM's cost (about a tenth of a microsecond a statement here): C string searches
+-- instead of loops, one op table filled by index, offsets from ARGV[j + ...].
 local function count(key, sums, links, link, link_s, j)
   local tier1 = LINKS_AT + 12 * links
   local tier2 = tier1 + 8 * SLOTS[1]
   local tier3 = tier2 + 8 * SLOTS[2]
   local read_len = tier3 + 8 * SLOTS[3]
-  local raw = redis.call('GETRANGE', key, '0', string.format('%d', read_len - 1))
+  local raw = redis.call('GET', key) or ''
   local ops, k = {}, 0
   local first, evicted, recorded, day, version, slots = 0, 0, 0, -1, 0, 0
   local fresh = #raw < read_len
@@ -89,7 +96,7 @@ local function count(key, sums, links, link, link_s, j)
     local at = string.find(raw, txh, IDS + 1, true)
     while at and at <= IDS + 4 * RING do
       if (at - 1 - IDS) % 4 == 0 and struct.unpack('>i8', raw, HEADER + 2 * (at - 1 - IDS) + 1) ~= 0 then
-        return 1
+        return 1, raw
       end
       at = string.find(raw, txh, at + 1, true)
     end
@@ -181,12 +188,16 @@ local function count(key, sums, links, link, link_s, j)
   end
   redis.call('BITFIELD', key, unpack(ops, 1, k))
   if fresh or day ~= DAY then redis.call('PEXPIRE', key, ttl) end
-  return 0
+  return 0, raw
 end
 
 local out = {''}
 for e = 0, n - 1 do
   local j = COMMON + 1 + PER * e
-  out[e + 2] = count(KEYS[r + e + 1], ARGV[j] == 's', tonumber(ARGV[j + 1]), ARGV[j + 2], ARGV[j + 3], j)
+  out[2 * e + 2], out[2 * e + 3] =
+    count(KEYS[r + e + 1], ARGV[j] == 's', tonumber(ARGV[j + 1]), ARGV[j + 2], ARGV[j + 3], j)
+end
+for i = r + n + 1, #KEYS do
+  out[#out + 1] = redis.call('GET', KEYS[i]) or ''
 end
 return out
