@@ -158,7 +158,7 @@ impl Nodes {
                 Nodes::Single(_) => pipelined(self.client(0)?, cmds).await,
                 Nodes::Cluster(c) => {
                     // Grouped by node, then one connection per node: a node's commands
-                    // stay in one pipeline, in order (an entity's GET after its script).
+                    // stay in one pipeline, in order.
                     let routes = c.routes.load();
                     let mut groups: Vec<(usize, Vec<usize>, Vec<Cmd>)> = Vec::new();
                     let n = cmds.len();

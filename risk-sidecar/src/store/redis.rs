@@ -192,9 +192,16 @@ impl RedisStore {
             cmds.push(self.nodes.cmd("SET", key.as_bytes(), args));
         }
         let per_call = if in_script { counted.len().max(1) } else { 1 };
+        // Nothing counted still makes one (empty) group: the reservation and the keys
+        // only read go in its call.
+        let groups: Vec<&[Counted<'_>]> = if counted.is_empty() {
+            vec![&[]]
+        } else {
+            counted.chunks(per_call).collect()
+        };
         // Per script call, how many counted entities and read-only keys it answers for.
         let mut scripts: Vec<(usize, usize)> = Vec::new();
-        for (i, group) in counted.chunks(per_call).enumerate() {
+        for (i, group) in groups.into_iter().enumerate() {
             let reserve = (in_script && i == 0).then_some(o.reservation).flatten();
             let reads = if in_script { &read_only[..] } else { &[] };
             if group.is_empty() && reserve.is_none() && reads.is_empty() {
@@ -234,18 +241,18 @@ impl RedisStore {
             let Some(Value::Array(items)) = replies.next() else {
                 return Err(StoreError::Protocol("velocity script reply is not an array".into()));
             };
-            // A retry's reply is its record alone.
-            if items.len() != 1 + 2 * n_counted + reads && items.len() != 1 {
-                return Err(StoreError::Protocol(
-                    "velocity script reply has the wrong length".into(),
-                ));
-            }
+            let whole = items.len() == 1 + 2 * n_counted + reads;
             let mut items = items.into_iter();
             let first = record_of(items.next())?;
             if first.is_some() {
                 // The reservation found a record: a retry, nothing counted.
                 observed.stored_decision = first;
                 return Ok(observed);
+            }
+            if !whole {
+                return Err(StoreError::Protocol(
+                    "velocity script reply has the wrong length".into(),
+                ));
             }
             for _ in 0..n_counted {
                 let dup = items.next().and_then(|v| v.as_i64()) == Some(1);

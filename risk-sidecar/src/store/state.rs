@@ -111,7 +111,7 @@ impl Layout {
         }
         at
     }
-    /// The prefix velocity.lua reads before it writes: header to the last tier.
+    /// Header to the last tier: where the sums (or the label view) start.
     pub const fn read_len(&self) -> usize {
         self.tier(TIERS.len())
     }
@@ -207,7 +207,8 @@ pub fn seen(state: &[u8], tx_hash: u32) -> bool {
     (0..RING).any(|i| u32_at(state, at + 4 * i) == tx_hash && i64_at(state, HEADER + 8 * i) != 0)
 }
 
-/// Records one event in a string of the layout (the caller has checked [`seen`]). The
+/// Records one event in a string of the layout (the caller knows it is not [`seen`]:
+/// the memory store checks, the Redis store has the script's answer). The
 /// same steps as velocity.lua.
 pub fn record(state: &mut [u8], layout: &Layout, e: &Event) {
     let ts = e.at_ms;

@@ -7,8 +7,8 @@
 -- event made, with no other decision's between, and the decision needs no second
 -- command: fred writes every command of a pipeline on its own, and each write cost a
 -- system call here, a read and a reply in Redis, and a wake-up back in the sidecar.
--- Lua makes as few strings as it can: Redis's Lua hashes every string it makes, byte by
--- byte. On Redis Cluster the sidecar sends one call per entity (its keys share a hash
+-- Beyond each entity's string, read whole, Lua makes as few strings as it can: Redis's
+-- Lua hashes every string it makes, byte by byte. On Redis Cluster the sidecar sends one call per entity (its keys share a hash
 -- tag, so a slot), the reservation as a plain SET and a read-only key as a plain GET in
 -- the same pipeline; on a single Redis, the whole decision in one call.
 --
@@ -70,10 +70,12 @@ local function count(key, sums, links, link, link_s, j)
   local tier2 = tier1 + 8 * SLOTS[1]
   local tier3 = tier2 + 8 * SLOTS[2]
   local read_len = tier3 + 8 * SLOTS[3]
+  local len = (sums and (read_len + 12 * (SLOTS[2] + SLOTS[3])) or read_len) + VIEW
   local raw = redis.call('GET', key) or ''
   local ops, k = {}, 0
   local first, evicted, recorded, day, version, slots = 0, 0, 0, -1, 0, 0
-  local fresh = #raw < read_len
+  -- The same test as state.rs's `Layout::holds`, so both sides call the same strings new.
+  local fresh = #raw ~= len
   if not fresh then
     first, evicted, recorded, day, version, slots = struct.unpack('>i8i8I4i4I4I4', raw, 1)
     fresh = version ~= VERSION or slots ~= links
@@ -81,7 +83,6 @@ local function count(key, sums, links, link, link_s, j)
   if fresh then
     -- A new entity: BITFIELD makes the string, zero-filled to its last byte. A string of
     -- another layout (rare: a changed setting) is first replaced by zeros.
-    local len = (sums and (read_len + 12 * (SLOTS[2] + SLOTS[3])) or read_len) + VIEW
     if #raw > 0 then
       local z = '\0\0\0\0\0\0\0\0'
       while #z < len do z = z .. z end
