@@ -3,6 +3,7 @@
 //! entity's string as it was, to which the sidecar applies the event itself), and the
 //! decision stored afterwards without waiting.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use fred::clients::Pool;
@@ -270,14 +271,21 @@ impl RedisStore {
         let (mut before, mut read) = (before.into_iter(), read.into_iter());
         for (kind, _, linked) in &entities {
             let layout = state::Layout::of(*kind, self.limits.max_linked as usize);
+            let counts = kind.counts_events();
+            let (dup, reply) = if counts {
+                before.next().unwrap_or((false, Value::Null))
+            } else {
+                (false, read.next().unwrap_or(Value::Null))
+            };
+            let raw = reply.as_bytes().unwrap_or_default();
             let mut stats = EntityStats::default();
-            let bytes = if kind.counts_events() {
-                let (dup, reply) = before.next().unwrap_or((false, Value::Null));
-                let raw = reply.as_bytes().unwrap_or_default();
+            // Borrowed from the reply unless the event changes it: no copy for a retry or
+            // a key only read.
+            let bytes: Cow<'_, [u8]> = if counts {
                 let mut counters = if layout.holds(raw) {
-                    raw.to_vec()
+                    Cow::Borrowed(raw)
                 } else {
-                    layout.empty()
+                    Cow::Owned(layout.empty())
                 };
                 if !dup {
                     // What the script wrote, applied here to the string it read.
@@ -287,7 +295,7 @@ impl RedisStore {
                         amount: o.amount_ref_minor,
                         link_hash: linked.map(state::hash),
                     };
-                    state::record(&mut counters, &layout, &event);
+                    state::record(counters.to_mut(), &layout, &event);
                 }
                 stats = EntityStats {
                     already_counted: dup,
@@ -295,9 +303,7 @@ impl RedisStore {
                 };
                 counters
             } else {
-                read.next()
-                    .and_then(|v| v.as_bytes().map(<[u8]>::to_vec))
-                    .unwrap_or_default()
+                Cow::Borrowed(raw)
             };
             if o.labels {
                 let view = if layout.holds(&bytes) {
