@@ -11,7 +11,7 @@ decisions() { curl -s "$base/metrics" | awk '/^risk_decision_duration_seconds_co
 # decisions' writes sent without a wait (finish_decision).
 round_trips() {
   curl -s "$base/metrics" | awk '/^risk_redis_round_trips_total/ {
-    if ($0 ~ /op="finish_decision"/) s += $2; else if ($0 !~ /op="labels"/) w += $2 } END {print w + 0, s + 0}'
+    if ($0 ~ /op="(finish_decision|compact)"/) s += $2; else if ($0 !~ /op="labels"/) w += $2 } END {print w + 0, s + 0}'
 }
 # TreeSHAP's time and count so far ("seconds explanations"): excluded from the sidecar's
 # CPU target, and its share depends on how many decisions the mix sends into a model band.

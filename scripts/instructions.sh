@@ -8,6 +8,8 @@
 # callgrind (port REDIS_INSTR_PORT), the sidecar running normally against it, N decisions
 # counted: "REDIS_INSTRUCTIONS per_decision=…" (top functions in
 # bench-results/callgrind-redis-top.txt), the Redis CPU target's steady counterpart.
+# INSTR_HOT=name: every request for one customer, card, device and IP (the hot customer:
+# its 500 events fill the ring and fold the journal every 8th).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench-results; mkdir -p "$out"
@@ -29,8 +31,9 @@ curl -sf "$base/readyz" >/dev/null || { echo "sidecar under valgrind did not bec
 
 send() { # $1: how many, $2: offset into the history [$3: the sidecar's URL]
   python3 - "${3:-$base}" "$HISTORY" "$1" "$2" <<'PY'
-import http.client, json, sys, urllib.parse
+import http.client, json, os, sys, urllib.parse
 base, path, n, skip = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+hot = os.environ.get("INSTR_HOT")
 u = urllib.parse.urlparse(base)
 conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
 with open(path) as f:
@@ -39,6 +42,11 @@ bad = 0
 for i, line in enumerate(lines):
     body = json.loads(line)
     body["transaction_id"] = f"instr-{skip}-{i}"
+    if hot:
+        # One customer, card, device and IP for every request: their history grows.
+        body["customer"]["id"] = f"cus-{hot}"
+        body["payment"]["card_fingerprint"] = f"card-{hot}"
+        body["device"] = {**body.get("device", {}), "ip": "203.0.113.77", "id": f"dev-{hot}"}
     conn.request("POST", "/v1/decisions", json.dumps(body), {"Content-Type": "application/json"})
     r = conn.getresponse(); r.read()
     bad += r.status != 200

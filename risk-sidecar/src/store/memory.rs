@@ -1,5 +1,6 @@
-//! The velocity counters in process memory, with the semantics of `velocity.lua`:
-//! the same counter bytes (`state`), the same label views.
+//! The velocity counters in process memory, with the semantics of the Redis store:
+//! the same counter bytes (`state`) that a Redis entity's journal folds to, the same
+//! label views.
 //!
 //! Used when no Redis is configured (one sidecar, nothing else installed) and when a
 //! history is replayed offline. Bounded like Redis: fixed-size counters per entity,

@@ -2,6 +2,7 @@
 //! in memory when no Redis is configured (and for replaying histories offline).
 
 mod args;
+mod journal;
 mod labels;
 mod memory;
 mod nodes;

@@ -30,6 +30,7 @@ pub struct Cmd {
 /// How often the cluster's slot table is read again.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
 
+#[derive(Clone)]
 pub enum Nodes {
     Single(Pool),
     Cluster(Arc<Cluster>),

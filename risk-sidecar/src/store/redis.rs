@@ -1,7 +1,8 @@
 //! The velocity counters in Redis: one round trip per decision (`velocity.lua`: the
-//! idempotency reservation, per entity the writes to its fixed-size counters, and every
-//! entity's string as it was, to which the sidecar applies the event itself), and the
-//! decision stored afterwards without waiting.
+//! idempotency reservation, per entity its event appended to its journal, and every
+//! entity's string as it was, which the sidecar folds and applies the event to itself),
+//! and afterwards, without waiting, the decision stored and any journal folded
+//! (`compact.lua`).
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -13,9 +14,10 @@ use fred::types::Value;
 use tokio::time::Instant;
 
 use super::args::Args;
+use super::journal::{self, Stored};
 use super::labels::{LabelSet, SetChange, VIEW_LEN, VIEW_SLOTS, decline_changes, horizon, label_changes, read_view};
 use super::nodes::{Cmd, Nodes};
-use super::state::{self, RING, TIERS};
+use super::state;
 use super::{
     EntityKind, EntityStats, KEY_TTL_MS, LabelUpdate, Observation, Observed, RESERVATION_TTL_MS, StoreError,
     StoreLimits, StoreState, TransactionEntities,
@@ -24,6 +26,7 @@ use crate::settings::RedisSettings;
 
 const VELOCITY_LUA: &str = include_str!("velocity.lua");
 const LABELS_LUA: &str = include_str!("labels.lua");
+const COMPACT_LUA: &str = include_str!("compact.lua");
 /// A counted entity of one decision: its kind, its linked member, its counters' key.
 type Counted<'a> = (EntityKind, Option<&'a str>, &'a Value);
 
@@ -33,10 +36,8 @@ const FINISH_TIMEOUT: Duration = Duration::from_secs(1);
 /// One entity's changes to its fr, lb and dc sets (labels.lua's ARGV[4..=9]).
 type SetChanges = [Option<(LabelSet, SetChange)>; 3];
 
-/// velocity.lua's ARGV[3..=18]: after the reservation flag and record, before the entities' own.
-const COMMON_ARGS: usize = 16;
-/// velocity.lua's arguments per entity (its `PER`).
-const PER_ENTITY_ARGS: usize = 14;
+/// velocity.lua's ARGV[3..=5]: after the reservation flag and record, before the entries.
+const COMMON_ARGS: usize = 3;
 
 pub struct RedisStore {
     nodes: Nodes,
@@ -45,6 +46,7 @@ pub struct RedisStore {
     prefix: String,
     script_sha: String,
     labels_sha: String,
+    compact_sha: String,
     limits: StoreLimits,
     timeout: Duration,
 }
@@ -99,6 +101,7 @@ impl RedisStore {
             // Known without asking Redis; a server that lacks it answers NOSCRIPT and gets it.
             script_sha: fred::util::sha1_hash(VELOCITY_LUA),
             labels_sha: fred::util::sha1_hash(LABELS_LUA),
+            compact_sha: fred::util::sha1_hash(COMPACT_LUA),
             limits: StoreLimits::from(settings),
             timeout: settings.command_timeout(),
         };
@@ -114,6 +117,7 @@ impl RedisStore {
             // Not loaded now (Redis slow), it is loaded on the first NOSCRIPT.
             let load_both = async {
                 store.nodes.script_load(VELOCITY_LUA).await?;
+                store.nodes.script_load(COMPACT_LUA).await?;
                 store.nodes.script_load(LABELS_LUA).await
             };
             let loaded = tokio::time::timeout(settings.connect_timeout(), load_both)
@@ -234,15 +238,14 @@ impl RedisStore {
             // that restarted empty) set it; this try holds it.
             observed.stored_decision = record_of(replies.next())?.filter(|r| Some(r.as_str()) != o.reservation);
         }
-        // Per counted entity whether its ring held the transaction, and its string
-        // before this event; then each read-only key's string.
-        let mut before: Vec<(bool, Value)> = Vec::with_capacity(counted.len());
+        // Per counted entity its string before this event; then each read-only key's.
+        let mut before: Vec<Value> = Vec::with_capacity(counted.len());
         let mut read: Vec<Value> = Vec::with_capacity(read_only.len());
         for (n_counted, reads) in scripts {
             let Some(Value::Array(items)) = replies.next() else {
                 return Err(StoreError::Protocol("velocity script reply is not an array".into()));
             };
-            let whole = items.len() == 1 + 2 * n_counted + reads;
+            let whole = items.len() == 1 + n_counted + reads;
             let mut items = items.into_iter();
             let first = record_of(items.next())?;
             if first.is_some() {
@@ -255,10 +258,7 @@ impl RedisStore {
                     "velocity script reply has the wrong length".into(),
                 ));
             }
-            for _ in 0..n_counted {
-                let dup = items.next().and_then(|v| v.as_i64()) == Some(1);
-                before.push((dup, items.next().unwrap_or(Value::Null)));
-            }
+            before.extend(items.by_ref().take(n_counted));
             read.extend(items);
         }
         read.extend(replies);
@@ -269,45 +269,39 @@ impl RedisStore {
         }
         let tx_hash = state::hash(o.transaction_id);
         let (mut before, mut read) = (before.into_iter(), read.into_iter());
-        for (kind, _, linked) in &entities {
+        let mut compactions = Vec::new();
+        for ((kind, _, linked), key) in entities.iter().zip(&keys) {
             let layout = state::Layout::of(*kind, self.limits.max_linked as usize);
             let counts = kind.counts_events();
-            let (dup, reply) = if counts {
-                before.next().unwrap_or((false, Value::Null))
-            } else {
-                (false, read.next().unwrap_or(Value::Null))
-            };
+            let reply = if counts { before.next() } else { read.next() }.unwrap_or(Value::Null);
             let raw = reply.as_bytes().unwrap_or_default();
+            let stored = Stored::parse(raw);
             let mut stats = EntityStats::default();
-            // Borrowed from the reply unless the event changes it: no copy for a retry or
-            // a key only read.
-            let bytes: Cow<'_, [u8]> = if counts {
-                let mut counters = if layout.holds(raw) {
-                    Cow::Borrowed(raw)
-                } else {
-                    Cow::Owned(layout.empty())
-                };
+            // Borrowed from the reply unless an event changes it: no copy for a block
+            // with nothing journalled after it, or a key only read.
+            let counters: Cow<'_, [u8]> = if counts {
+                let mut counters = stored.fold(&layout);
+                let event = event(o, tx_hash, *linked);
+                // The ring already holds the transaction: a retry, as the fold skips it.
+                let dup = state::seen(&counters, tx_hash);
                 if !dup {
-                    // What the script wrote, applied here to the string it read.
-                    let event = state::Event {
-                        at_ms: o.at_ms,
-                        tx_hash,
-                        amount: o.amount_ref_minor,
-                        link_hash: linked.map(state::hash),
-                    };
                     state::record(counters.to_mut(), &layout, &event);
                 }
                 stats = EntityStats {
                     already_counted: dup,
                     ..state::read(&counters, &layout, o.at_ms)
                 };
+                // An unreadable string was folded as new: its whole is replaced.
+                if journal::compacts_after(stored.entry_count()) || !stored.valid {
+                    compactions.push(self.compaction(key, &stored, raw.len(), &counters, &layout));
+                }
                 counters
             } else {
-                Cow::Borrowed(raw)
+                Cow::Borrowed(stored.block.filter(|_| stored.valid).unwrap_or_default())
             };
             if o.labels {
-                let view = if layout.holds(&bytes) {
-                    &bytes[layout.labels_at()..]
+                let view = if layout.holds(&counters) {
+                    &counters[layout.labels_at()..]
                 } else {
                     &[][..]
                 };
@@ -315,7 +309,49 @@ impl RedisStore {
             }
             observed.snapshot.set(*kind, stats);
         }
+        if !compactions.is_empty() {
+            self.compact(compactions);
+        }
         Ok(observed)
+    }
+
+    /// compact.lua's call folding what this decision read of one entity, and its own
+    /// entry, into the entity's block.
+    fn compaction(
+        &self,
+        key: &Value,
+        stored: &Stored<'_>,
+        read: usize,
+        counters: &[u8],
+        layout: &state::Layout,
+    ) -> Cmd {
+        let mut args = Args::with_capacity(7, 128 + counters.len());
+        args.bytes(self.compact_sha.as_bytes());
+        args.int(1);
+        args.bytes(key.as_bytes().unwrap_or_default());
+        args.int(stored.generation);
+        args.int(read + journal::ENTRY_LEN);
+        args.bytes(&counters[..layout.labels_at()]);
+        args.int(VIEW_LEN);
+        self.nodes.evalsha(args.into_values())
+    }
+
+    /// Sent, not awaited, as the decision's record is. A fold lost (Redis slow, or
+    /// restarted without the script) is made again at the journal's next multiple.
+    fn compact(&self, cmds: Vec<Cmd>) {
+        let nodes = self.nodes.clone();
+        crate::metrics::redis_round_trip("compact");
+        tokio::spawn(async move {
+            let sent = nodes.send(cmds, Instant::now() + FINISH_TIMEOUT).await;
+            if let Err(e) = sent {
+                if matches!(&e, StoreError::Redis(r) if r.details().contains("NOSCRIPT")) {
+                    // Loaded for the next one.
+                    let _ = nodes.script_load(COMPACT_LUA).await;
+                }
+                crate::metrics::store_error("compact", e.as_label());
+                tracing::debug!(error = %e, "A journal was not folded; the next multiple folds it.");
+            }
+        });
     }
 
     /// One EVALSHA's arguments, in velocity.lua's KEYS/ARGV layout.
@@ -329,8 +365,8 @@ impl RedisStore {
     ) -> Vec<Value> {
         let reserving = reserve.is_some();
         let n_keys = usize::from(reserving) + group.len() + reads.len();
-        let n_args = 2 + n_keys + 2 + COMMON_ARGS + PER_ENTITY_ARGS * group.len();
-        let mut args = Args::with_capacity(n_args, 256 + reserve.map_or(0, str::len) + 160 * group.len());
+        let n_args = 2 + n_keys + 2 + COMMON_ARGS + group.len();
+        let mut args = Args::with_capacity(n_args, 256 + reserve.map_or(0, str::len) + 80 * group.len());
         args.bytes(self.script_sha.as_bytes());
         args.int(n_keys);
         if reserving {
@@ -345,23 +381,8 @@ impl RedisStore {
         args.bytes(if reserving { b"1" } else { b"0" });
         args.bytes(reserve.unwrap_or("").as_bytes());
         args.extend(&common.args);
-        for (kind, linked, _) in group {
-            let layout = state::Layout::of(*kind, self.limits.max_linked as usize);
-            args.bytes(if layout.sums { b"s" } else { b"" });
-            args.int(layout.links);
-            match linked.filter(|_| layout.links > 0).map(state::hash) {
-                Some(h) => {
-                    args.bytes(&h.to_be_bytes());
-                    args.int(h);
-                }
-                None => {
-                    args.bytes(b"");
-                    args.bytes(b"");
-                }
-            }
-            for offset in state::slot_bit_offsets(&layout, common.at_ms) {
-                args.int(offset);
-            }
+        for (_, linked, _) in group {
+            args.bytes(&journal::entry(&event(common.o, common.tx_hash, *linked)));
         }
         debug_assert_eq!(args.len(), n_args);
         args.into_values()
@@ -525,13 +546,47 @@ impl RedisStore {
         }
     }
 
-    /// An entity's counters as stored (tests compare them with the memory store's).
+    /// An entity's counters, its journal folded (tests compare them with the memory
+    /// store's).
     #[cfg(test)]
     pub async fn raw_counters(&self, kind: EntityKind, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let layout = state::Layout::of(kind, self.limits.max_linked as usize);
+        Ok(self
+            .stored(kind, id)
+            .await?
+            .map(|raw| Stored::parse(&raw).fold(&layout).into_owned()))
+    }
+
+    /// An entity's string as Redis holds it: its block and journal.
+    #[cfg(test)]
+    pub async fn stored(&self, kind: EntityKind, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let key = format!("{}:st", self.entity_key(kind, id));
         let client = self.nodes.client(self.nodes.slot(&key))?;
         let v: Option<fred::bytes::Bytes> = client.get(key).await?;
         Ok(v.map(|b| b.to_vec()))
+    }
+
+    /// Writes an entity's string as given (tests of what the script finds there).
+    #[cfg(test)]
+    pub async fn put_stored(&self, kind: EntityKind, id: &str, raw: &[u8]) -> Result<(), StoreError> {
+        let key = format!("{}:st", self.entity_key(kind, id));
+        let client = self.nodes.client(self.nodes.slot(&key))?;
+        let value = fred::bytes::Bytes::copy_from_slice(raw);
+        Ok(client.set(key, value, None, None, false).await?)
+    }
+
+    /// Folds an entity's journal now, as a decision would from `seen` (the string it
+    /// read, before its own entry): whether compact.lua took it.
+    #[cfg(test)]
+    pub async fn compact_from(&self, kind: EntityKind, id: &str, seen: &[u8]) -> Result<bool, StoreError> {
+        let layout = state::Layout::of(kind, self.limits.max_linked as usize);
+        let key = Value::from(format!("{}:st", self.entity_key(kind, id)));
+        // `seen` ends with the entry this fold takes as its own.
+        let (before, _) = seen.split_at(seen.len() - journal::ENTRY_LEN);
+        let counters = Stored::parse(seen).fold(&layout);
+        let cmd = self.compaction(&key, &Stored::parse(before), before.len(), &counters, &layout);
+        let reply = self.nodes.send(vec![cmd], Instant::now() + self.timeout).await?;
+        Ok(reply.first().and_then(Value::as_i64) == Some(1))
     }
 
     /// How many members one of an entity's sorted sets holds (tests of its bound).
@@ -564,39 +619,35 @@ impl RedisStore {
     }
 }
 
-/// velocity.lua's ARGV[3..=18], the same for every call of a decision: numbers
-/// formatted here once, the ring and the tiers from `state` (defined there only).
-struct Common {
+/// velocity.lua's ARGV[3..=5], the same for every call of a decision.
+struct Common<'a> {
     args: Args,
-    at_ms: i64,
+    o: &'a Observation<'a>,
+    tx_hash: u32,
 }
 
-impl Common {
-    fn new(o: &Observation<'_>) -> Common {
-        let ts = o.at_ms;
-        let tx_hash = state::hash(o.transaction_id);
-        let mut args = Args::with_capacity(COMMON_ARGS, 160);
+impl<'a> Common<'a> {
+    fn new(o: &'a Observation<'a>) -> Common<'a> {
+        let mut args = Args::with_capacity(COMMON_ARGS, 48);
         args.int(RESERVATION_TTL_MS);
-        args.int(ts);
-        args.bytes(&tx_hash.to_be_bytes());
-        match o.amount_ref_minor {
-            Some(a) => args.int(a),
-            None => args.bytes(b""),
-        }
         args.int(KEY_TTL_MS);
-        for t in &TIERS {
-            args.int(ts.div_euclid(t.width_ms));
-        }
-        for t in &TIERS {
-            args.int(t.slots);
-        }
-        args.int(RING);
-        args.int(VIEW_LEN);
-        args.int(state::VERSION);
-        args.int(state::ttl_day(ts));
-        args.int(tx_hash);
+        args.int(state::ttl_day(o.at_ms));
         debug_assert_eq!(args.len(), COMMON_ARGS);
-        Common { args, at_ms: ts }
+        Common {
+            args,
+            o,
+            tx_hash: state::hash(o.transaction_id),
+        }
+    }
+}
+
+/// The decision's event, as one entity records it.
+fn event(o: &Observation<'_>, tx_hash: u32, linked: Option<&str>) -> state::Event {
+    state::Event {
+        at_ms: o.at_ms,
+        tx_hash,
+        amount: o.amount_ref_minor,
+        link_hash: linked.map(state::hash),
     }
 }
 

@@ -1,12 +1,9 @@
 //! One entity's velocity counters as one fixed-size byte string, so a decision's Redis
 //! work per entity does not grow with its history: the layout below, written by
-//! `velocity.lua` in Redis (reading it with one `GET`, writing fields with
-//! one `BITFIELD`: Redis's Lua hashes every string it makes, byte by byte, so the script
-//! makes few) and by [`record`] in memory (the store suite checks the two produce the
-//! same bytes), read by [`read`] for both. The Redis store applies [`record`] too, to the
-//! string as the script found it: the script returns it, so no second command reads it.
+//! [`record`] (the memory store's step; the Redis store folds its journal of events
+//! with it, `journal.rs`) and read by [`read`] for both.
 //!
-//! Big-endian (as BITFIELD writes integers), sections in this order (`*` only for kinds that keep them):
+//! Big-endian, sections in this order (`*` only for kinds that keep them):
 //!
 //! | section | slots | slot |
 //! |---|---|---|
@@ -149,25 +146,6 @@ impl Layout {
     }
 }
 
-/// The bit offsets of an event's slot fields, as velocity.lua's BITFIELD takes them:
-/// per tier its bucket number and count, then the sums of tiers 1 and 2 (sum, count;
-/// 0 when the layout keeps none).
-pub fn slot_bit_offsets(layout: &Layout, ts: i64) -> [usize; 10] {
-    let mut out = [0; 10];
-    for (t, tier) in TIERS.iter().enumerate() {
-        let slot = ts.div_euclid(tier.width_ms).rem_euclid(tier.slots as i64) as usize;
-        let at = layout.tier(t) + slot * TIER_SLOT;
-        out[2 * t] = 8 * at;
-        out[2 * t + 1] = 8 * (at + 4);
-        if layout.sums && t > 0 {
-            let s = layout.sums_at(t) + slot * SUM_SLOT;
-            out[4 + 2 * t] = 8 * s;
-            out[5 + 2 * t] = 8 * (s + 8);
-        }
-    }
-    out
-}
-
 /// One event as the counters record it.
 #[derive(Debug, Clone, Copy)]
 pub struct Event {
@@ -177,13 +155,13 @@ pub struct Event {
     pub link_hash: Option<u32>,
 }
 
-/// The day number (UTC) an event refreshes its key's TTL on: the key's TTL is set again
-/// only when this changes, which keeps `PEXPIRE` off most decisions.
+/// The day number (UTC) an event refreshes its key's TTL on: velocity.lua sets the TTL
+/// again only when this changes, which keeps `PEXPIRE` off most decisions.
 pub fn ttl_day(at_ms: i64) -> i32 {
     at_ms.div_euclid(DAY_MS) as i32
 }
 
-/// A transaction id's or a member's 4-byte hash, as stored and as sent to the script.
+/// A transaction id's or a member's 4-byte hash, as stored and journalled.
 pub fn hash(s: &str) -> u32 {
     crc32fast::hash(s.as_bytes())
 }
@@ -208,8 +186,7 @@ pub fn seen(state: &[u8], tx_hash: u32) -> bool {
 }
 
 /// Records one event in a string of the layout (the caller knows it is not [`seen`]:
-/// the memory store checks, the Redis store has the script's answer). The
-/// same steps as velocity.lua.
+/// both stores check).
 pub fn record(state: &mut [u8], layout: &Layout, e: &Event) {
     let ts = e.at_ms;
     let first = i64_at(state, FIRST);
@@ -269,7 +246,7 @@ pub fn record(state: &mut [u8], layout: &Layout, e: &Event) {
                 (i64_at(state, s), u32_at(state, s + 8))
             };
             if let Some(a) = e.amount {
-                // Wrapping, as BITFIELD's INCRBY does.
+                // Wrapping: a sum that overflows must not stop the counting.
                 sum = sum.wrapping_add(a);
                 n = n.wrapping_add(1);
             }

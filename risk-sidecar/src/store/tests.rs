@@ -381,12 +381,22 @@ async fn back_dated_events_keep_the_counters_fixed_in_size() {
         // The 24 hour buckets before T0 + 1h hold 23 one-unit events and this one.
         assert_eq!(snapshot.amount_sums[0], 5 + 23, "{name}");
         if let VelocityStore::Redis(redis) = &store {
+            use super::journal::{COMPACT_EVERY, ENTRY_LEN, FRAME};
             let bytes = redis
                 .raw_counters(EntityKind::Card, &card)
                 .await
                 .expect("get")
                 .expect("stored");
-            assert_eq!(bytes.len(), state::Layout::of(EntityKind::Card, 5).size(), "{name}");
+            let size = state::Layout::of(EntityKind::Card, 5).size();
+            assert_eq!(bytes.len(), size, "{name}");
+            // Stored: the block and a journal of fewer than two folds' worth (one may be
+            // in flight).
+            let stored = redis
+                .stored(EntityKind::Card, &card)
+                .await
+                .expect("get")
+                .expect("stored");
+            assert!(stored.len() < FRAME + size + 2 * COMPACT_EVERY * ENTRY_LEN, "{name}");
         }
     }
 }
@@ -520,5 +530,163 @@ async fn label_sets_keep_their_horizon_and_their_cap() {
             let kept = redis.set_len(EntityKind::Card, &card, "fr").await.expect("zcard");
             assert_eq!(kept, 50, "{name}: capped");
         }
+    }
+}
+
+/// The Redis stores of `both_stores`.
+async fn redis_stores() -> Vec<(&'static str, RedisStore)> {
+    both_stores()
+        .await
+        .into_iter()
+        .filter_map(|(name, store)| match store {
+            VelocityStore::Redis(r) => Some((name, r)),
+            VelocityStore::Memory(_) => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_journal_is_folded_into_its_block_so_a_read_stays_bounded() {
+    use super::journal::{COMPACT_EVERY, ENTRY_LEN, FRAME, Stored};
+    for (name, redis) in redis_stores().await {
+        let card = format!("card-journal-{name}");
+        for i in 0..50 {
+            let tx = format!("j{i}");
+            redis
+                .observe(&obs(&tx, T0 + i * 60_000, &card, "cus-journal", 1))
+                .await
+                .expect(name);
+        }
+        // The folds are not awaited by the decisions: wait for the last one.
+        let size = state::Layout::of(EntityKind::Card, 5).size();
+        let mut raw = Vec::new();
+        for _ in 0..100 {
+            raw = redis
+                .stored(EntityKind::Card, &card)
+                .await
+                .expect(name)
+                .expect("stored");
+            if Stored::parse(&raw).entry_count() < COMPACT_EVERY {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let stored = Stored::parse(&raw);
+        assert!(stored.valid, "{name}");
+        // Folded at 8, 16, .. 48 entries (a fold overtaken by a later one is refused).
+        assert!((1..=6).contains(&stored.generation), "{name}: {}", stored.generation);
+        assert_eq!(stored.entry_count(), 2, "{name}");
+        assert_eq!(raw.len(), FRAME + size + 2 * ENTRY_LEN, "{name}");
+        let last = redis
+            .observe(&obs("j50", T0 + 50 * 60_000, &card, "cus-journal", 1))
+            .await
+            .expect(name);
+        assert_eq!(last.snapshot.card.expect("card").counts, [1, 51, 51, 51, 51], "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_fold_made_before_a_label_or_another_fold_is_refused_and_loses_nothing() {
+    use super::journal::Stored;
+    use shared::Label::Fraud;
+    for (name, redis) in redis_stores().await {
+        let (card, customer) = (format!("card-fold-{name}"), format!("cus-fold-{name}"));
+        let e = entities(&card, &customer);
+        let observe = |i: i64| {
+            let (tx, redis) = (format!("fold-{i}"), &redis);
+            let (card, customer) = (card.clone(), customer.clone());
+            async move {
+                let o = obs(&tx, T0 + i * 60_000, &card, &customer, 1);
+                redis.observe(&o).await.expect("observe").snapshot.card.expect("card")
+            }
+        };
+        for i in 0..3 {
+            observe(i).await;
+        }
+        // As the decision that appended the third entry read it (with that entry).
+        let seen = redis
+            .stored(EntityKind::Card, &card)
+            .await
+            .expect(name)
+            .expect("stored");
+        assert_eq!(Stored::parse(&seen).entry_count(), 3, "{name}: no block yet");
+        // A label meanwhile starts the block: the fold from before it is refused.
+        redis.apply_label(&label("fold-0", T0, e, Fraud)).await.expect(name);
+        assert!(
+            !redis.compact_from(EntityKind::Card, &card, &seen).await.expect(name),
+            "{name}"
+        );
+        let card_now = observe(3).await;
+        assert_eq!(
+            (card_now.counts[4], card_now.labels.expect("read").fraud[0]),
+            (4, 1),
+            "{name}"
+        );
+
+        // A label written in place keeps the block's generation: the fold takes the view
+        // as it is now, and the entries appended after its read.
+        let seen = redis
+            .stored(EntityKind::Card, &card)
+            .await
+            .expect(name)
+            .expect("stored");
+        let generation = Stored::parse(&seen).generation;
+        redis
+            .apply_label(&label("fold-1", T0 + 60_000, e, Fraud))
+            .await
+            .expect(name);
+        observe(4).await;
+        assert!(
+            redis.compact_from(EntityKind::Card, &card, &seen).await.expect(name),
+            "{name}"
+        );
+        let raw = redis
+            .stored(EntityKind::Card, &card)
+            .await
+            .expect(name)
+            .expect("stored");
+        let stored = Stored::parse(&raw);
+        assert_eq!((stored.generation, stored.entry_count()), (generation + 1, 1), "{name}");
+        // The same fold again is refused: its generation has gone.
+        assert!(
+            !redis.compact_from(EntityKind::Card, &card, &seen).await.expect(name),
+            "{name}"
+        );
+        let card_now = observe(5).await;
+        assert_eq!(
+            (card_now.counts[4], card_now.labels.expect("read").fraud[0]),
+            (6, 2),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_string_of_another_format_is_started_again() {
+    use super::journal::Stored;
+    for (name, redis) in redis_stores().await {
+        let card = format!("card-format-{name}");
+        // The counters as an older sidecar wrote them: the layout's string alone.
+        let mut old = state::Layout::of(EntityKind::Card, 5).empty();
+        old[16..20].copy_from_slice(&7u32.to_be_bytes());
+        redis.put_stored(EntityKind::Card, &card, &old).await.expect(name);
+        let o = obs("format-1", T0, &card, "cus-format", 1);
+        let snap = redis.observe(&o).await.expect(name).snapshot;
+        assert_eq!(snap.card.expect("card").counts, [1; 5], "{name}: read as new");
+        let raw = redis
+            .stored(EntityKind::Card, &card)
+            .await
+            .expect(name)
+            .expect("stored");
+        let stored = Stored::parse(&raw);
+        assert!(
+            stored.valid && stored.entry_count() == 1,
+            "{name}: the journal starts again"
+        );
+        let again = redis
+            .observe(&obs("format-2", T0 + 1, &card, "cus-format", 1))
+            .await
+            .expect(name);
+        assert_eq!(again.snapshot.card.expect("card").counts, [2; 5], "{name}");
     }
 }
