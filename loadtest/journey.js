@@ -26,6 +26,9 @@ const orders = {
   rejected: new Counter('orders_rejected'),
 };
 const verified = new Counter('orders_verified');
+// Testers' orders challenged, held or rejected: which one a tester's second card gets is
+// the model's, and it moves with features such as hour_of_day (at 03:00 UTC: blocked).
+const steppedUp = new Counter('tester_orders_stepped_up');
 const journey = new Trend('journey_duration', true);
 
 export const options = {
@@ -53,9 +56,9 @@ export const options = {
     'http_req_duration{name:POST /api/checkout}': ['p(95)<1000'],
     'http_req_duration{name:GET /dev/mailbox}': ['p(95)<300'],
     'http_req_duration{name:POST /api/orders/{id}/verify}': ['p(95)<1000'],
-    // Card testing is stepped up, and every challenged order that got its code is paid.
-    orders_challenged: ['count>0'],
-    orders_verified: ['count>0'],
+    // Card testing is stepped up; every challenged order that got its code is paid (the
+    // 'verified and paid' check; the browser test always takes a challenge to payment).
+    tester_orders_stepped_up: ['count>0'],
   },
 };
 
@@ -138,6 +141,7 @@ function pay(visitor, token, cardNumber, device, key) {
   const counter = orders[order.status];
   if (counter) counter.add(1);
   if (order.status === 'awaiting_verification') verify(visitor, token, order);
+  return order.status;
 }
 
 export function shopper(data) {
@@ -173,7 +177,8 @@ export function cardTester(data) {
   if (put.status === 401) { tester.token = null; return; }
   check(put, { 'in the cart': (r) => r.status === 200 });
   const attempt = exec.scenario.iterationInTest;
-  pay(visitor, tester.token, card(500000000 + attempt), `k6-tester-device-${id}`, `k6-t${attempt}-${Date.now().toString(36)}`);
+  const status = pay(visitor, tester.token, card(500000000 + attempt), `k6-tester-device-${id}`, `k6-t${attempt}-${Date.now().toString(36)}`);
+  if (['awaiting_verification', 'in_review', 'rejected'].includes(status)) steppedUp.add(1);
 }
 
 export function handleSummary(data) {
