@@ -267,7 +267,7 @@ impl RedisStore {
                 "velocity script reply has the wrong length".into(),
             ));
         }
-        let tx_hash = state::hash(o.transaction_id);
+        let tx_hash = common.tx_hash;
         let (mut before, mut read) = (before.into_iter(), read.into_iter());
         let mut compactions = Vec::new();
         for ((kind, _, linked), key) in entities.iter().zip(&keys) {

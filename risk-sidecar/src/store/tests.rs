@@ -391,11 +391,7 @@ async fn back_dated_events_keep_the_counters_fixed_in_size() {
             assert_eq!(bytes.len(), size, "{name}");
             // Stored: the block and a journal of fewer than two folds' worth (one may be
             // in flight).
-            let stored = redis
-                .stored(EntityKind::Card, &card)
-                .await
-                .expect("get")
-                .expect("stored");
+            let stored = stored_card(redis, &card, name).await;
             assert!(stored.len() < FRAME + size + 2 * COMPACT_EVERY * ENTRY_LEN, "{name}");
         }
     }
@@ -545,6 +541,12 @@ async fn redis_stores() -> Vec<(&'static str, RedisStore)> {
         .collect()
 }
 
+/// A card's string as the Redis store holds it, block and journal.
+async fn stored_card(redis: &RedisStore, card: &str, name: &str) -> Vec<u8> {
+    let stored = redis.stored(EntityKind::Card, card).await.expect(name);
+    stored.unwrap_or_else(|| panic!("{name}: {card} is not stored"))
+}
+
 #[tokio::test]
 async fn the_journal_is_folded_into_its_block_so_a_read_stays_bounded() {
     use super::journal::{COMPACT_EVERY, ENTRY_LEN, FRAME, Stored};
@@ -561,11 +563,7 @@ async fn the_journal_is_folded_into_its_block_so_a_read_stays_bounded() {
         let size = state::Layout::of(EntityKind::Card, 5).size();
         let mut raw = Vec::new();
         for _ in 0..100 {
-            raw = redis
-                .stored(EntityKind::Card, &card)
-                .await
-                .expect(name)
-                .expect("stored");
+            raw = stored_card(&redis, &card, name).await;
             if Stored::parse(&raw).entry_count() < COMPACT_EVERY {
                 break;
             }
@@ -604,11 +602,7 @@ async fn a_fold_made_before_a_label_or_another_fold_is_refused_and_loses_nothing
             observe(i).await;
         }
         // As the decision that appended the third entry read it (with that entry).
-        let seen = redis
-            .stored(EntityKind::Card, &card)
-            .await
-            .expect(name)
-            .expect("stored");
+        let seen = stored_card(&redis, &card, name).await;
         assert_eq!(Stored::parse(&seen).entry_count(), 3, "{name}: no block yet");
         // A label meanwhile starts the block: the fold from before it is refused.
         redis.apply_label(&label("fold-0", T0, e, Fraud)).await.expect(name);
@@ -625,11 +619,7 @@ async fn a_fold_made_before_a_label_or_another_fold_is_refused_and_loses_nothing
 
         // A label written in place keeps the block's generation: the fold takes the view
         // as it is now, and the entries appended after its read.
-        let seen = redis
-            .stored(EntityKind::Card, &card)
-            .await
-            .expect(name)
-            .expect("stored");
+        let seen = stored_card(&redis, &card, name).await;
         let generation = Stored::parse(&seen).generation;
         redis
             .apply_label(&label("fold-1", T0 + 60_000, e, Fraud))
@@ -640,11 +630,7 @@ async fn a_fold_made_before_a_label_or_another_fold_is_refused_and_loses_nothing
             redis.compact_from(EntityKind::Card, &card, &seen).await.expect(name),
             "{name}"
         );
-        let raw = redis
-            .stored(EntityKind::Card, &card)
-            .await
-            .expect(name)
-            .expect("stored");
+        let raw = stored_card(&redis, &card, name).await;
         let stored = Stored::parse(&raw);
         assert_eq!((stored.generation, stored.entry_count()), (generation + 1, 1), "{name}");
         // The same fold again is refused: its generation has gone.
@@ -673,11 +659,7 @@ async fn a_string_of_another_format_is_started_again() {
         let o = obs("format-1", T0, &card, "cus-format", 1);
         let snap = redis.observe(&o).await.expect(name).snapshot;
         assert_eq!(snap.card.expect("card").counts, [1; 5], "{name}: read as new");
-        let raw = redis
-            .stored(EntityKind::Card, &card)
-            .await
-            .expect(name)
-            .expect("stored");
+        let raw = stored_card(&redis, &card, name).await;
         let stored = Stored::parse(&raw);
         assert!(
             stored.valid && stored.entry_count() == 1,
