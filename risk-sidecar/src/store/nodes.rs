@@ -217,7 +217,7 @@ impl Nodes {
     }
 }
 
-async fn pipelined(client: Client, cmds: Vec<Cmd>) -> Result<Vec<Value>, StoreError> {
+async fn pipelined(client: Client, mut cmds: Vec<Cmd>) -> Result<Vec<Value>, StoreError> {
     // No timeout of fred's own: `send`'s bounds the batch. A second timer on every
     // decision's path costs a wake-up of the worker's IO driver (an eventfd write and an
     // idle epoll return) each time one is set earlier than the driver's next wake.
@@ -225,7 +225,15 @@ async fn pipelined(client: Client, cmds: Vec<Cmd>) -> Result<Vec<Value>, StoreEr
         timeout: Some(Duration::ZERO),
         ..Options::default()
     };
-    let pipeline = Pipeline::from(client.with_options(&no_timeout));
+    let client = client.with_options(&no_timeout);
+    // One command (a decision on a single Redis): sent alone, it skips the pipeline's
+    // buffering and copying of commands; on the wire it is the same frame.
+    if let [cmd] = &mut cmds[..] {
+        let command = CustomCommand::new_static(cmd.name, ClusterHash::Custom(cmd.slot), false);
+        let reply: Value = client.custom(command, std::mem::take(&mut cmd.args)).await?;
+        return Ok(vec![reply]);
+    }
+    let pipeline = Pipeline::from(client);
     for cmd in cmds {
         let () = pipeline
             .custom(
