@@ -87,8 +87,8 @@ for run in ("saturation", "paced"):
     for key in ("rps", "p99_us", "sidecar_cpu_us", "sidecar_cpu_ex_shap_us", "explained", "redis_cmds", "redis_cpu_us",
                 "round_trips", "postgres_cpu_us"):
         off, on, bare = mean(run, "off", key), mean(run, "on", key), mean(run, "nolabels", key)
-        ratio = on / off if off == off and off else float("nan")
-        labels = on / bare if bare == bare and bare else float("nan")
+        ratio = on / off if off else float("nan")
+        labels = on / bare if bare else float("nan")
         cell = f"{key} off={off:.1f} on={on:.1f} nolabels={bare:.1f} on/off={ratio:.3f} on/nolabels={labels:.3f}"
         if rows[(run, "before")]:
             before = mean(run, "before", key)

@@ -27,6 +27,13 @@ pub struct Cmd {
     pub args: Vec<Value>,
 }
 
+impl Cmd {
+    /// The command, routed by its key's slot.
+    fn command(&self) -> CustomCommand {
+        CustomCommand::new_static(self.name, ClusterHash::Custom(self.slot), false)
+    }
+}
+
 /// How often the cluster's slot table is read again.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
 
@@ -228,19 +235,15 @@ async fn pipelined(client: Client, mut cmds: Vec<Cmd>) -> Result<Vec<Value>, Sto
     let client = client.with_options(&no_timeout);
     // One command (a decision on a single Redis): sent alone, it skips the pipeline's
     // buffering and copying of commands; on the wire it is the same frame.
-    if let [cmd] = &mut cmds[..] {
-        let command = CustomCommand::new_static(cmd.name, ClusterHash::Custom(cmd.slot), false);
-        let reply: Value = client.custom(command, std::mem::take(&mut cmd.args)).await?;
+    if cmds.len() == 1
+        && let Some(cmd) = cmds.pop()
+    {
+        let reply: Value = client.custom(cmd.command(), cmd.args).await?;
         return Ok(vec![reply]);
     }
     let pipeline = Pipeline::from(client);
     for cmd in cmds {
-        let () = pipeline
-            .custom(
-                CustomCommand::new_static(cmd.name, ClusterHash::Custom(cmd.slot), false),
-                cmd.args,
-            )
-            .await?;
+        let () = pipeline.custom(cmd.command(), cmd.args).await?;
     }
     Ok(pipeline.all().await?)
 }
